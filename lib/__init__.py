@@ -1,0 +1,1 @@
+"""ConvStudio core: plain Python, importable and testable without Streamlit."""

@@ -1,0 +1,128 @@
+"""The streaming callback: training progress into the store, stop requests out of it.
+
+Keras hands batch-end logs over as running means for the epoch. Writing every
+batch would cost more than a small model's step, so the callback writes at most
+`interval` seconds apart, and records the exact mean loss of the batches since
+its last write (from two running means), which is what a raw-loss chart wants.
+It is marked async-safe, so Keras calls it on a helper thread and the training
+loop never waits for the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import keras
+
+
+class StoreCallback(keras.callbacks.Callback):
+    async_safe = True  # called from Keras's executor thread; state is guarded by a lock
+
+    def __init__(self, store, run_id, epochs, steps_per_epoch, batch_size, train_size, initial_epoch=0, interval=0.25):
+        super().__init__()
+        self._initial_epoch = initial_epoch
+        self.store, self.run_id = store, run_id
+        self.epochs, self.steps, self.batch_size = epochs, steps_per_epoch, batch_size
+        self.train_size = train_size
+        self.interval = interval
+        self.stop_file = store.stop_file(run_id)
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._best = None
+
+    # -- helpers -------------------------------------------------------------
+    def _progress(self, phase, epoch, batch, **extra):
+        elapsed = time.perf_counter() - self._train_start
+        done = (epoch - self._initial_epoch) * self.steps + batch
+        total = (self.epochs - self._initial_epoch) * self.steps
+        eta = elapsed / done * (total - done) if done else None
+        return {
+            "phase": phase,
+            "epoch": epoch + 1,
+            "epochs": self.epochs,
+            "batch": batch,
+            "steps": self.steps,
+            "eta_seconds": eta,
+            "elapsed_seconds": elapsed,
+            **extra,
+        }
+
+    def _learning_rate(self) -> float | None:
+        try:
+            return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        except Exception:  # an optimizer without a readable rate must not stop training
+            return None
+
+    # -- Keras hooks ---------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        self._train_start = time.perf_counter()
+        self._last_write = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        with self._lock:
+            self._epoch, self._epoch_start = epoch, time.perf_counter()
+            self._seen, self._loss_sum, self._acc_sum = 0, 0.0, 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.stopped and self.stop_file.exists():  # one stat() per batch
+            self.stopped = True
+            self.model.stop_training = True
+        now = time.perf_counter()
+        if now - self._last_write < self.interval or not logs:
+            return
+        with self._lock:
+            done = batch + 1
+            if done <= self._seen:  # out-of-order call from the executor
+                return
+            loss_sum = logs.get("loss", 0.0) * done
+            acc_sum = logs.get("accuracy", 0.0) * done
+            window = done - self._seen
+            row = (
+                self._epoch * self.steps + batch,
+                self._epoch + 1,
+                batch,
+                (loss_sum - self._loss_sum) / window,
+                (acc_sum - self._acc_sum) / window,
+                time.time(),
+            )
+            self._seen, self._loss_sum, self._acc_sum = done, loss_sum, acc_sum
+            self._last_write = now
+            seconds = now - self._epoch_start
+            progress = self._progress(
+                "training",
+                self._epoch,
+                done,
+                loss=logs.get("loss"),
+                accuracy=logs.get("accuracy"),
+                images_per_second=done * self.batch_size / seconds if seconds else None,
+            )
+        self.store.update_progress(self.run_id, progress, [row])
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.perf_counter() - self._epoch_start
+        images = min(self.steps * self.batch_size, self.train_size)
+        row = {
+            "epoch": epoch + 1,
+            "loss": logs.get("loss"),
+            "accuracy": logs.get("accuracy"),
+            "val_loss": logs.get("val_loss"),
+            "val_accuracy": logs.get("val_accuracy"),
+            "learning_rate": self._learning_rate(),
+            "images_per_second": images / seconds if seconds else None,
+            "seconds": seconds,
+        }
+        self.store.add_epoch(self.run_id, row)
+        self._save_checkpoints(logs)
+        progress = self._progress("training", epoch + 1, 0, loss=row["loss"], accuracy=row["accuracy"])
+        progress["epoch"] = epoch + 1  # the epoch just finished
+        self.store.update_progress(self.run_id, progress, epochs_completed=epoch + 1)
+
+    def _save_checkpoints(self, logs):
+        """last.keras every epoch (with optimizer state, for resume); best.keras on a new best."""
+        self.model.save(self.store.model_path(self.run_id, "last"))
+        score = logs.get("val_accuracy", logs.get("accuracy"))
+        if score is not None and (self._best is None or score > self._best):
+            self._best = score
+            self.model.save(self.store.model_path(self.run_id, "best"))

@@ -1,0 +1,262 @@
+"""The command line: python -m lib.cli train | runs | models | datasets | stop.
+
+`train` goes through the same queue and worker as the dashboard: it enqueues a
+run, runs a scheduler in the foreground until that run ends, and draws a
+progress bar on stderr. Every refusal is one line on stderr and a non-zero
+exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from lib import datasets, models
+from lib.config import OPTIMIZERS, ConfigError, TrainConfig
+from lib.store import STATUSES, Store, UnknownRun, default_runs_dir
+
+
+class CliError(Exception):
+    """A refusal the user can fix; printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of usage + message
+        raise CliError(message)
+
+
+# -- argument parsing -----------------------------------------------------
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m lib.cli", description="ConvStudio from the command line.")
+    parser.add_argument("--runs-dir", default=None, help="run store folder (default: $CONVSTUDIO_RUNS_DIR or ./runs)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    train = sub.add_parser("train", help="train a model (through the shared queue)")
+    add_train_arguments(train)
+
+    runs = sub.add_parser("runs", help="list runs")
+    runs.add_argument("--json", action="store_true")
+    runs.add_argument("--status", choices=STATUSES)
+
+    sub.add_parser("models", help="list architectures")
+    ds = sub.add_parser("datasets", help="list datasets and where they were found")
+    ds.add_argument("--data-dir", default=None)
+
+    stop = sub.add_parser("stop", help="ask a queued or running run to stop")
+    stop.add_argument("run_id")
+    return parser
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument("--dataset", default=d.dataset)
+    p.add_argument("--model", dest="architecture", default=d.architecture)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", dest="learning_rate", type=float, default=d.learning_rate)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=d.lr_schedule)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=d.batchnorm)
+    p.add_argument("--width", type=float, default=d.width)
+    p.add_argument(
+        "--augment",
+        default="",
+        metavar="SPEC",
+        help="e.g. shift=0.1,rotation=10,zoom=0.1,flip  ('standard' = shift 0.1, rotation 10, zoom 0.1)",
+    )
+    p.add_argument("--validation-split", type=float, default=d.validation_split)
+    p.add_argument("--early-stopping", dest="early_stopping_patience", type=int, default=0, metavar="PATIENCE")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--mixed-precision", action="store_true")
+    p.add_argument("--steps-per-execution", type=int, default=d.steps_per_execution)
+    p.add_argument("--train-limit", type=int, default=0, help="train on this many images (stratified)")
+    p.add_argument(
+        "--data-dir", default=None, help="folder holding mnist/, fashion-mnist/, ... (or $CONVSTUDIO_DATA_DIR)"
+    )
+    p.add_argument("--detach", action="store_true", help="queue the run and return at once")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results last")
+
+
+def parse_augment(spec: str) -> dict:
+    if not spec or spec == "none":
+        return {}
+    if spec == "standard":
+        spec = "shift=0.1,rotation=10,zoom=0.1"
+    out = {}
+    for part in spec.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "flip" and not value:
+            out["augment_flip"] = True
+        elif key in ("shift", "rotation", "zoom") and value:
+            try:
+                out[f"augment_{key}"] = float(value)
+            except ValueError:
+                raise CliError(f"--augment: {key} needs a number, got {value!r}") from None
+        else:
+            raise CliError(f"--augment: cannot read {part!r}; use shift=F,rotation=DEG,zoom=F,flip")
+    return out
+
+
+def config_from_args(args) -> TrainConfig:
+    if args.data_dir and not os.path.isdir(args.data_dir):
+        raise CliError(f"data folder {args.data_dir!r} does not exist")
+    fields = {
+        k: getattr(args, k)
+        for k in (
+            "dataset", "architecture", "epochs", "batch_size", "learning_rate", "lr_schedule",
+            "optimizer", "weight_decay", "dropout", "batchnorm", "width", "validation_split",
+            "early_stopping_patience", "seed", "mixed_precision", "steps_per_execution", "train_limit",
+        )
+    }  # fmt: skip
+    fields["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else datasets.default_data_dir()
+    fields.update(parse_augment(args.augment))
+    return TrainConfig(**fields).validate()
+
+
+# -- commands -----------------------------------------------------------------
+def ensure_dataset(config: TrainConfig) -> None:
+    """Find (or download) the data in the foreground, so a missing dataset is said here, at once."""
+    datasets.load_raw(config.dataset, config.data_dir)
+
+
+def progress_line(run) -> str:
+    p = run.progress
+    if run.status == "queued":
+        return "waiting in the queue"
+    if p.get("phase") != "training" or not p.get("steps"):
+        return p.get("phase", run.status)
+    frac = min(1.0, p.get("batch", 0) / p["steps"])
+    bar = "#" * int(frac * 20) + "." * (20 - int(frac * 20))
+    eta = p.get("eta_seconds")
+    eta_text = f" ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else ""
+    loss = p.get("loss")
+    acc = p.get("accuracy")
+    metrics = f" loss {loss:.4f} acc {acc:.4f}" if loss is not None and acc is not None else ""
+    return f"epoch {p.get('epoch')}/{p.get('epochs')} [{bar}] {p.get('batch')}/{p['steps']}{metrics}{eta_text}"
+
+
+def cmd_train(args, store: Store) -> int:
+    from lib.jobs import Scheduler
+
+    config = config_from_args(args)
+    ensure_dataset(config)
+    run_id = store.create_run(config, owner=os.environ.get("USER"))
+    print(f"run {run_id} queued", file=sys.stderr)
+    if args.detach:
+        print(json.dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)
+        return 0
+
+    scheduler = Scheduler(store)
+    tty = sys.stderr.isatty()
+    last = {"line": None, "epoch": None}
+
+    def show(run):
+        line = progress_line(run)
+        if tty:
+            print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
+        elif run.progress.get("epoch") != last["epoch"] or run.status != last["line"]:
+            print(line, file=sys.stderr, flush=True)
+        last["epoch"], last["line"] = run.progress.get("epoch"), run.status
+
+    try:
+        run = scheduler.wait(run_id, on_poll=show)
+    except KeyboardInterrupt:
+        print("\nstopping (the model trained so far is kept)...", file=sys.stderr)
+        store.request_stop(run_id)
+        run = scheduler.wait(run_id)
+    if tty:
+        print(file=sys.stderr)
+    return report_run(run, args.json)
+
+
+def report_run(run, as_json: bool) -> int:
+    summary = {
+        "run_id": run.id,
+        "status": run.status,
+        "test_accuracy": run.test_accuracy,
+        "test_loss": run.test_loss,
+        "epochs_completed": run.epochs_completed,
+        "train_seconds": run.metrics.get("train_seconds"),
+        "images_per_second": run.metrics.get("images_per_second"),
+    }
+    if run.error:
+        summary["error"] = run.error
+        print(f"error: {run.error}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        acc = f"{run.test_accuracy:.4f}" if run.test_accuracy is not None else "-"
+        print(f"{run.id} {run.status}: test accuracy {acc} after {run.epochs_completed} epochs")
+    return 0 if run.status in ("completed", "stopped") else 1
+
+
+def cmd_runs(args, store: Store) -> int:
+    runs = store.list_runs([args.status] if args.status else None)
+    if args.json:
+        print(json.dumps([run_summary(r) for r in runs]))
+        return 0
+    print(f"{'run':24} {'status':11} {'dataset':14} {'model':14} {'epochs':>6} {'test acc':>8}")
+    for r in runs:
+        acc = f"{r.test_accuracy:.4f}" if r.test_accuracy is not None else "-"
+        print(f"{r.id:24} {r.status:11} {r.dataset:14} {r.architecture:14} {r.epochs_completed:>6} {acc:>8}")
+    return 0
+
+
+def run_summary(r) -> dict:
+    return {
+        "run_id": r.id,
+        "status": r.status,
+        "dataset": r.dataset,
+        "architecture": r.architecture,
+        "created": r.created,
+        "epochs_completed": r.epochs_completed,
+        "test_accuracy": r.test_accuracy,
+        "test_loss": r.test_loss,
+        "error": r.error,
+        "config": r.config.to_dict(),
+    }
+
+
+def cmd_models(args, store) -> int:
+    for a in models.REGISTRY.values():
+        print(f"{a.name:14} {a.description}")
+    return 0
+
+
+def cmd_datasets(args, store) -> int:
+    for name in datasets.names():
+        where = datasets.locate(name, args.data_dir)
+        print(f"{name:14} {'available at ' + str(where) if where else 'not found offline (download on first use)'}")
+    return 0
+
+
+def cmd_stop(args, store: Store) -> int:
+    if not store.request_stop(args.run_id):
+        raise CliError(f"run {args.run_id} is {store.get(args.run_id).status}; nothing to stop")
+    print(f"stop requested for {args.run_id}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        store = Store(args.runs_dir or default_runs_dir())
+        return COMMANDS[args.command](args, store)
+    except (CliError, ConfigError, datasets.DatasetUnavailable, UnknownRun) as exc:
+        message = " ".join(str(exc).split())  # one line, even for multi-line explanations
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Dataset registry and loaders that work without a network.
+
+A dataset is looked for, in order, in: a data folder the user names
+(`--data-dir` / CONVSTUDIO_DATA_DIR) holding the dataset's standard files, the
+Keras cache (~/.keras/datasets), Debian's /usr/share/datasets/. Only then is a
+download through keras.datasets tried, and a failed one becomes a
+DatasetUnavailable whose message says where to put which files.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import pickle
+import socket
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DOWNLOAD_TIMEOUT_S = 30
+DEBIAN_ROOT = Path("/usr/share/datasets")
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+class DatasetUnavailable(RuntimeError):
+    """The dataset is on no local path and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    class_names: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    folder: str  # the standard folder name inside a data dir / the Keras cache
+    files: tuple[str, ...]  # what that folder must hold
+    description: str
+    value_range: tuple[float, float] = (0.0, 1.0)  # after normalisation
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def is_grey(self) -> bool:
+        return self.input_shape[-1] == 1
+
+
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+BUILTIN: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(
+        "mnist", "MNIST handwritten digits", tuple(str(d) for d in range(10)), (28, 28, 1),
+        "mnist", IDX_FILES, "70,000 grey 28x28 digits (60,000 train, 10,000 test).",
+    ),
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist", "Fashion-MNIST", FASHION_CLASSES, (28, 28, 1),
+        "fashion-mnist", IDX_FILES, "70,000 grey 28x28 Zalando clothing images in 10 classes.",
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10", "CIFAR-10", CIFAR10_CLASSES, (32, 32, 3),
+        "cifar-10-batches-py", ("data_batch_1", "data_batch_5", "test_batch"),
+        "60,000 colour 32x32 photos in 10 classes (50,000 train, 10,000 test).",
+    ),
+    "cifar100": DatasetInfo(
+        "cifar100", "CIFAR-100", tuple(f"class {i}" for i in range(100)), (32, 32, 3),
+        "cifar-100-python", ("train", "test", "meta"),
+        "60,000 colour 32x32 photos in 100 fine classes.",
+    ),
+}  # fmt: skip
+
+
+def names() -> list[str]:
+    return list(BUILTIN)
+
+
+def info(name: str) -> DatasetInfo:
+    try:
+        return BUILTIN[name]
+    except KeyError:
+        raise DatasetUnavailable(f"unknown dataset {name!r}; choose one of {', '.join(names())}") from None
+
+
+def default_data_dir() -> str | None:
+    return os.environ.get("CONVSTUDIO_DATA_DIR") or None
+
+
+def keras_cache_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+
+
+# -- where is it? ----------------------------------------------------------
+def candidate_folders(name: str, data_dir: str | None = None) -> list[Path]:
+    """Folders that may hold the dataset's standard files, in the order they are tried."""
+    meta = info(name)
+    data_dir = data_dir or default_data_dir()
+    folders = []
+    if data_dir:
+        folders.append(Path(data_dir) / meta.folder)
+    folders.append(keras_cache_dir() / meta.folder)
+    folders += [DEBIAN_ROOT / meta.folder, DEBIAN_ROOT / name]
+    return folders
+
+
+def locate(name: str, data_dir: str | None = None) -> Path | None:
+    """The first folder holding all the dataset's files, or None."""
+    for folder in candidate_folders(name, data_dir):
+        if all((folder / f).is_file() for f in info(name).files):
+            return folder
+    if name == "mnist" and (keras_cache_dir() / "mnist.npz").is_file():
+        return keras_cache_dir()  # Keras caches MNIST as one .npz
+    return None
+
+
+def is_available(name: str, data_dir: str | None = None) -> bool:
+    return locate(name, data_dir) is not None
+
+
+def where_to_put(name: str, data_dir: str | None = None) -> str:
+    """The message a user sees when a dataset cannot be found."""
+    meta = info(name)
+    tried = "\n".join(f"  - {p}" for p in candidate_folders(name, data_dir))
+    hint = " (apt-get install dataset-fashion-mnist provides it)" if name == "fashion_mnist" else ""
+    return (
+        f"{meta.title} is not available offline and could not be downloaded.\n"
+        f"Put these files: {', '.join(meta.files)}\n"
+        f"into a folder named '{meta.folder}' inside your data folder, and pass that data folder "
+        f"with --data-dir or CONVSTUDIO_DATA_DIR{hint}.\nLooked in:\n{tried}"
+    )
+
+
+# -- loading ---------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def load_raw(name: str, data_dir: str | None = None, allow_download: bool = True):
+    """((x_train, y_train), (x_test, y_test)) as uint8 images (N, H, W, C) and int labels."""
+    folder = locate(name, data_dir)
+    if folder is not None:
+        (xtr, ytr), (xte, yte) = _read_folder(name, folder)
+    elif allow_download and os.environ.get("CONVSTUDIO_OFFLINE") != "1":
+        (xtr, ytr), (xte, yte) = _download(name, data_dir)
+    else:
+        raise DatasetUnavailable(where_to_put(name, data_dir))
+    shape = info(name).input_shape
+    xtr, xte = (x.reshape((-1, *shape)) for x in (xtr, xte))
+    return (xtr, ytr.astype(np.int64).ravel()), (xte, yte.astype(np.int64).ravel())
+
+
+def _read_folder(name: str, folder: Path):
+    if name in ("mnist", "fashion_mnist"):
+        if not (folder / IDX_FILES[0]).is_file():
+            with np.load(folder / "mnist.npz") as data:
+                return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
+        xtr, ytr, xte, yte = (read_idx(folder / f) for f in IDX_FILES)
+        return (xtr, ytr), (xte, yte)
+    if name == "cifar10":
+        batches = [_read_cifar_batch(folder / f"data_batch_{i}", b"labels") for i in range(1, 6)]
+        xtr = np.concatenate([b[0] for b in batches])
+        ytr = np.concatenate([b[1] for b in batches])
+        return (xtr, ytr), _read_cifar_batch(folder / "test_batch", b"labels")
+    if name == "cifar100":
+        return (
+            _read_cifar_batch(folder / "train", b"fine_labels"),
+            _read_cifar_batch(folder / "test", b"fine_labels"),
+        )
+    raise DatasetUnavailable(f"no reader for {name!r}")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an MNIST IDX file (gzip or plain); refuse anything whose header lies."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise DatasetUnavailable(f"{path} is not a readable IDX file ({exc})") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise DatasetUnavailable(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    if len(data) - header != int(np.prod(dims)):
+        raise DatasetUnavailable(f"{path} is truncated or corrupt (size does not match its header)")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _read_cifar_batch(path: Path, label_key: bytes):
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")  # noqa: S301 - the standard CIFAR format is a pickle
+    x = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return x, np.asarray(batch[label_key])
+
+
+def _download(name: str, data_dir: str | None):
+    """keras.datasets download with a connect/read timeout, so no hang offline."""
+    import keras
+
+    loader = {
+        "mnist": keras.datasets.mnist.load_data,
+        "fashion_mnist": keras.datasets.fashion_mnist.load_data,
+        "cifar10": keras.datasets.cifar10.load_data,
+        "cifar100": keras.datasets.cifar100.load_data,
+    }[name]
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        return loader()
+    except Exception as exc:  # any network or archive failure
+        raise DatasetUnavailable(f"{where_to_put(name, data_dir)}\n(download failed: {exc})") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+# -- preparing for training -----------------------------------------------
+@dataclass
+class Prepared:
+    info: DatasetInfo
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """uint8 [0, 255] -> float32 [0, 1], the input every model here expects."""
+    return x.astype(np.float32) / 255.0
+
+
+def stratified_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` indices drawn so each class keeps its share (largest-remainder rounding)."""
+    rng = np.random.default_rng(seed)
+    classes, sizes = np.unique(labels, return_counts=True)
+    exact = sizes * count / len(labels)
+    quota = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - quota))[: count - quota.sum()]:
+        quota[i] += 1
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota, strict=True)]
+    return rng.permutation(np.concatenate(picked))
+
+
+def prepare(
+    name: str,
+    data_dir: str | None = None,
+    train_limit: int = 0,
+    validation_split: float = 0.1,
+    seed: int = 42,
+) -> Prepared:
+    (xtr, ytr), (xte, yte) = load_raw(name, data_dir)
+    if train_limit and train_limit < len(ytr):
+        keep = stratified_indices(ytr, train_limit, seed)
+        xtr, ytr = xtr[keep], ytr[keep]
+    n_val = int(round(len(ytr) * validation_split))
+    val = stratified_indices(ytr, n_val, seed + 1) if n_val else np.array([], dtype=int)
+    train = np.setdiff1d(np.arange(len(ytr)), val)
+    train = np.random.default_rng(seed).permutation(train)
+    return Prepared(
+        info(name),
+        normalise(xtr[train]),
+        ytr[train],
+        normalise(xtr[val]),
+        ytr[val],
+        normalise(xte),
+        yte,
+    )

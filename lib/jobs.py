@@ -1,0 +1,199 @@
+"""The scheduler and the worker: queued runs become worker processes, one per slot.
+
+    python -m lib.jobs RUN_ID [--runs-dir DIR]   # the worker: trains one claimed run
+
+A worker is its own process (and session), so a page change, a reload or even a
+restarted server does not touch it, GPU memory is given back when it ends, and a
+crash takes down one run. The scheduler claims runs from the store, starts
+workers, and turns any worker that died without reporting into a `failed` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from lib import devices
+from lib.store import Store, UnknownRun
+
+STARTUP_GRACE_S = 60  # a claimed run may have no pid yet for this long
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- the worker ------------------------------------------------------------
+def describe_error(exc: BaseException, batch_size: int | None = None) -> str:
+    """One line a user can act on; out-of-memory errors suggest a smaller batch."""
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+    name = type(exc).__name__
+    if name == "ResourceExhaustedError" or "out of memory" in str(exc).lower() or isinstance(exc, MemoryError):
+        half = f" (try {max(1, batch_size // 2)})" if batch_size else ""
+        return f"Out of memory: use a smaller batch size{half} or a narrower model. [{text}]"
+    return text
+
+
+def run_worker(run_id: str, runs_dir: str | None = None) -> int:
+    """Train one run that a scheduler has claimed. Returns the process exit code."""
+    from lib import training
+
+    store = Store(runs_dir)
+    try:
+        run = store.get(run_id)
+    except UnknownRun:
+        print(f"error: no run {run_id!r} in {store.root}", file=sys.stderr)
+        return 2
+    if run.status not in ("running", "stopping"):
+        print(f"error: run {run_id} is {run.status}, not claimed by a scheduler", file=sys.stderr)
+        return 2
+    store.set_pid(run_id, os.getpid())
+    try:
+        training.train_run(store, run_id)
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the store
+        traceback.print_exc()
+        store.finish(run_id, "failed", error=describe_error(exc, run.config.batch_size))
+        return 1
+    return 0
+
+
+# -- is a worker still alive? -------------------------------------------------
+def worker_alive(pid: int | None, run_id: str) -> bool:
+    """True if `pid` is a live (or not yet reaped) worker for this run; guards against pid reuse."""
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if not cmdline:  # a zombie: dead, but its parent scheduler has yet to reap it and say why
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+    except OSError:
+        return False
+    return run_id.encode() in cmdline
+
+
+def signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+# -- the scheduler -------------------------------------------------------------
+class Scheduler:
+    """Starts queued runs on free slots and reaps workers. Safe to run in several processes."""
+
+    def __init__(self, store: Store, slots: list[str] | None = None):
+        self.store = store
+        self.slots = slots or devices.worker_slots()
+        self.children: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def recover(self) -> list[str]:
+        """At start: runs left active by a server that died, with no live worker, become interrupted."""
+        lost = []
+        for run in self.store.active():
+            if run.id in self.children or worker_alive(run.pid, run.id):
+                continue
+            if run.pid is None and time.time() - (run.started or 0) < STARTUP_GRACE_S:
+                continue
+            note = f"The server stopped while this run was training (after epoch {run.epochs_completed})."
+            if self.store.finish(run.id, "interrupted", error=note + " Resume it to continue."):
+                lost.append(run.id)
+        return lost
+
+    def tick(self) -> list[str]:
+        """Reap finished workers, then start queued runs while slots are free. Returns started ids."""
+        with self._lock:
+            self.reap()
+            started = []
+            while True:
+                run = self.store.claim_next(self.slots)
+                if run is None:
+                    return started
+                self._spawn(run)
+                started.append(run.id)
+
+    def _spawn(self, run) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+        if run.slot != "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = run.slot
+        log = open(self.store.run_dir(run.id) / "worker.log", "ab")
+        cmd = [sys.executable, "-m", "lib.jobs", run.id, "--runs-dir", str(self.store.root)]
+        try:
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        except OSError as exc:
+            self.store.finish(run.id, "failed", error=f"could not start the worker: {exc}")
+            return
+        finally:
+            log.close()
+        self.store.set_pid(run.id, proc.pid)
+        self.children[run.id] = proc
+
+    def reap(self) -> None:
+        for run_id, proc in list(self.children.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del self.children[run_id]
+            if code < 0:
+                reason = f"The worker was killed by {signal_name(code)}"
+                if code == -signal.SIGKILL:
+                    reason += " (killed by a user, or by the system when out of memory)"
+            else:
+                reason = f"The worker exited with code {code} without reporting a result"
+            self.store.finish(run_id, "failed", error=reason + f"; see {self.store.run_dir(run_id)}/worker.log")
+        # workers started by other processes (another scheduler that has since gone away)
+        for run in self.store.active():
+            if run.id in self.children or worker_alive(run.pid, run.id):
+                continue
+            if run.pid is None and time.time() - (run.started or 0) < STARTUP_GRACE_S:
+                continue
+            self.store.finish(run.id, "failed", error="The worker process ended without reporting a result")
+
+    def wait(self, run_id: str, poll: float = 0.5, on_poll=None):
+        """Tick until `run_id` has finished; `on_poll(run)` is called on every poll."""
+        while True:
+            self.tick()
+            run = self.store.get(run_id)
+            if on_poll:
+                on_poll(run)
+            if run.is_finished:
+                return run
+            time.sleep(poll)
+
+    def start_background(self, interval: float = 1.0) -> threading.Thread:
+        """A daemon thread ticking forever (one per server, held by st.cache_resource)."""
+        if self._thread and self._thread.is_alive():
+            return self._thread
+
+        def loop():
+            while True:
+                try:
+                    self.tick()
+                except Exception:  # the loop must survive a locked store or a full disk
+                    traceback.print_exc()
+                time.sleep(interval)
+
+        self.recover()
+        self._thread = threading.Thread(target=loop, name="convstudio-scheduler", daemon=True)
+        self._thread.start()
+        return self._thread
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.jobs", description="Train one claimed run.")
+    parser.add_argument("run_id")
+    parser.add_argument("--runs-dir", default=None)
+    args = parser.parse_args(argv)
+    return run_worker(args.run_id, args.runs_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

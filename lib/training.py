@@ -1,0 +1,183 @@
+"""Training one run: data pipeline, compile, fit with the streaming callback, evaluate, save.
+
+Runs inside the worker process (lib.jobs), never inside Streamlit. Reads the
+run's config from the store and writes everything it learns back to it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from lib import datasets, models
+from lib.config import TrainConfig
+
+
+# -- device ------------------------------------------------------------------
+def describe_device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        import os
+
+        return f"CPU ({os.cpu_count()} cores)"
+    names = []
+    for gpu in gpus:
+        details = tf.config.experimental.get_device_details(gpu)
+        names.append(details.get("device_name", gpu.name))
+    return ", ".join(names)
+
+
+def has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+# -- data pipeline -----------------------------------------------------------
+def augmentation(config: TrainConfig, grey: bool):
+    """Keras preprocessing layers, run inside tf.data (graph code, no Python per image)."""
+    if not config.augments:
+        return None
+    import keras
+    from keras import layers
+
+    fill = "constant" if grey else "reflect"  # digits sit on black; photos continue at the edges
+    steps = []
+    if config.augment_shift:
+        s = config.augment_shift
+        steps.append(layers.RandomTranslation(s, s, fill_mode=fill, seed=config.seed))
+    if config.augment_rotation:
+        steps.append(layers.RandomRotation(config.augment_rotation / 360.0, fill_mode=fill, seed=config.seed))
+    if config.augment_zoom:
+        steps.append(layers.RandomZoom(config.augment_zoom, fill_mode=fill, seed=config.seed))
+    if config.augment_flip:
+        steps.append(layers.RandomFlip("horizontal", seed=config.seed))
+    return keras.Sequential(steps, name="augmentation")
+
+
+def make_dataset(x, y, batch_size, shuffle_seed=None, augment=None):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augment is not None:
+        ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# -- model -------------------------------------------------------------------
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    import keras
+
+    lr = config.learning_rate
+    if config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, config.epochs * steps_per_epoch))
+    decay = config.weight_decay or None
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=decay)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr, weight_decay=decay)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay or 1e-4)
+    return keras.optimizers.Adam(lr, weight_decay=decay)
+
+
+def build_model(config: TrainConfig, info: datasets.DatasetInfo, steps_per_epoch: int):
+    model = models.build(
+        config.architecture,
+        info.input_shape,
+        info.num_classes,
+        dropout=config.dropout,
+        batchnorm=config.batchnorm,
+        width=config.width,
+    )
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=config.steps_per_execution,
+    )
+    return model
+
+
+def load_model(path):
+    """Load a model file the store wrote; safe_mode refuses arbitrary code in lambdas."""
+    import keras
+
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+# -- the run -----------------------------------------------------------------
+def train_run(store, run_id: str) -> dict:
+    """Train `run_id` to the end (or until stopped), record results, return them."""
+    import keras
+
+    from lib.callbacks import StoreCallback
+
+    run = store.get(run_id)
+    config = run.config
+    store.set_device(run_id, describe_device())
+    store.update_progress(run_id, {"phase": "loading data"})
+    data = datasets.prepare(config.dataset, config.data_dir, config.train_limit, config.validation_split, config.seed)
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision and has_gpu():
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+    steps = math.ceil(len(data.x_train) / config.batch_size)
+    resume_from = store.model_path(run_id, "last")
+    initial_epoch = run.epochs_completed if run.epochs_completed and resume_from.exists() else 0
+    if initial_epoch:
+        model = load_model(resume_from)  # weights and optimizer state, so curves continue
+    else:
+        model = build_model(config, data.info, steps)
+
+    train_ds = make_dataset(
+        data.x_train, data.y_train, config.batch_size, config.seed, augmentation(config, data.info.is_grey)
+    )
+    val_ds = make_dataset(data.x_val, data.y_val, config.batch_size) if len(data.x_val) else None
+    streamer = StoreCallback(store, run_id, config.epochs, steps, config.batch_size, len(data.x_train), initial_epoch)
+    callbacks = [streamer]
+    if config.early_stopping_patience and val_ds is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping_patience, restore_best_weights=True
+            )
+        )
+
+    store.update_progress(run_id, {"phase": "training", "epoch": initial_epoch, "epochs": config.epochs})
+    start = time.perf_counter()
+    model.fit(
+        train_ds,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        validation_data=val_ds,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    train_seconds = time.perf_counter() - start
+
+    store.update_progress(run_id, {"phase": "evaluating"})
+    test_loss, test_accuracy = model.evaluate(
+        make_dataset(data.x_test, data.y_test, max(config.batch_size, 256)), verbose=0
+    )
+    model.save(store.model_path(run_id, "model"))
+    epochs_done = len(store.epochs(run_id))
+    trained_images = (epochs_done - initial_epoch) * len(data.x_train)
+    results = {
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "epochs_completed": epochs_done,
+        "train_seconds": train_seconds,
+        "images_per_second": trained_images / train_seconds if train_seconds else None,
+        "parameters": int(model.count_params()),
+        "train_size": len(data.x_train),
+        "val_size": len(data.x_val),
+        "test_size": len(data.x_test),
+    }
+    status = "stopped" if streamer.stopped else "completed"
+    store.finish(run_id, status, **results)
+    return {"status": status, **results}
