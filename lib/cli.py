@@ -9,6 +9,7 @@ exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -46,6 +47,8 @@ def build_parser() -> Parser:
 
     stop = sub.add_parser("stop", help="ask a queued or running run to stop")
     stop.add_argument("run_id")
+    for module in PLUGINS:
+        COMMANDS.update(importlib.import_module(module).register(sub))
     return parser
 
 
@@ -240,6 +243,9 @@ def cmd_stop(args, store: Store) -> int:
     print(f"stop requested for {args.run_id}")
     return 0
 
+
+# Modules adding subcommands: each has register(subparsers) -> {name: handler(args, store) -> exit code}.
+PLUGINS: tuple[str, ...] = ()
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 

@@ -1,0 +1,29 @@
+"""ConvStudio: train and test convolutional image classifiers in the browser.
+
+    streamlit run app.py
+
+This file is the frame around every page: navigation and the sidebar status.
+Training never happens here; it runs in worker processes started by the
+scheduler (see lib/jobs.py), and the pages poll the run store.
+"""
+
+import streamlit as st
+
+from ui.resources import get_scheduler
+
+st.set_page_config(page_title="ConvStudio", page_icon=":material/neurology:", layout="wide")
+
+get_scheduler()  # starts the one background scheduler of this server
+
+pages = {
+    "Build": [
+        st.Page("pages/data.py", title="Data", icon=":material/dataset:", default=True),
+        st.Page("pages/model.py", title="Model", icon=":material/account_tree:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    ],
+    "Use": [
+        st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+        st.Page("pages/predict.py", title="Predict", icon=":material/draw:"),
+    ],
+}
+st.navigation(pages).run()

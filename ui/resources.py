@@ -1,0 +1,30 @@
+"""Resources shared by every session of one server, held in st.cache_resource."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.jobs import Scheduler
+from lib.store import Store, default_runs_dir
+
+
+@st.cache_resource
+def _store(runs_dir: str) -> Store:
+    return Store(runs_dir)
+
+
+def get_store() -> Store:
+    """The run store (CONVSTUDIO_RUNS_DIR, default ./runs); one per server process."""
+    return _store(default_runs_dir())
+
+
+@st.cache_resource
+def _scheduler(runs_dir: str) -> Scheduler:
+    scheduler = Scheduler(_store(runs_dir))
+    scheduler.start_background(interval=1.0)
+    return scheduler
+
+
+def get_scheduler() -> Scheduler:
+    """The one scheduler of this server: a daemon thread that starts queued runs in workers."""
+    return _scheduler(default_runs_dir())
