@@ -115,8 +115,7 @@ class StoreCallback(keras.callbacks.Callback):
         }
         self.store.add_epoch(self.run_id, row)
         self._save_checkpoints(logs)
-        progress = self._progress("training", epoch + 1, 0, loss=row["loss"], accuracy=row["accuracy"])
-        progress["epoch"] = epoch + 1  # the epoch just finished
+        progress = self._progress("training", epoch, self.steps, loss=row["loss"], accuracy=row["accuracy"])
         self.store.update_progress(self.run_id, progress, epochs_completed=epoch + 1)
 
     def _save_checkpoints(self, logs):

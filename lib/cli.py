@@ -154,26 +154,57 @@ def cmd_train(args, store: Store) -> int:
         return 0
 
     scheduler = Scheduler(store)
-    tty = sys.stderr.isatty()
-    last = {"line": None, "epoch": None}
-
-    def show(run):
-        line = progress_line(run)
-        if tty:
-            print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
-        elif run.progress.get("epoch") != last["epoch"] or run.status != last["line"]:
-            print(line, file=sys.stderr, flush=True)
-        last["epoch"], last["line"] = run.progress.get("epoch"), run.status
-
+    show = ProgressDisplay(store, run_id)
     try:
         run = scheduler.wait(run_id, on_poll=show)
     except KeyboardInterrupt:
         print("\nstopping (the model trained so far is kept)...", file=sys.stderr)
         store.request_stop(run_id)
         run = scheduler.wait(run_id)
-    if tty:
-        print(file=sys.stderr)
+    show.close()
     return report_run(run, args.json)
+
+
+class ProgressDisplay:
+    """A live bar on a terminal (one line per finished epoch either way) on stderr."""
+
+    def __init__(self, store: Store, run_id: str):
+        self.store, self.run_id = store, run_id
+        self.tty = sys.stderr.isatty()
+        self.epochs_shown = 0
+        self.last_line = None
+
+    def __call__(self, run) -> None:
+        if run.epochs_completed > self.epochs_shown:
+            for e in self.store.epochs(self.run_id)[self.epochs_shown :]:
+                self._print(epoch_line(e, run.config.epochs), final=True)
+            self.epochs_shown = run.epochs_completed
+        line = progress_line(run)
+        if self.tty:
+            self._print(line, final=False)
+        elif line != self.last_line and run.progress.get("phase") != "training":
+            self._print(line, final=True)  # phases (queued, loading data, evaluating) once each
+        self.last_line = line
+
+    def _print(self, line: str, final: bool) -> None:
+        if self.tty:
+            print("\r" + line[:120].ljust(120), end="\n" if final else "", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def epoch_line(e: dict, epochs: int) -> str:
+    def fmt(key):
+        return f"{e[key]:.4f}" if e.get(key) is not None else "-"
+
+    return (
+        f"epoch {e['epoch']}/{epochs}: loss {fmt('loss')} acc {fmt('accuracy')}"
+        f" val_loss {fmt('val_loss')} val_acc {fmt('val_accuracy')} ({e.get('seconds') or 0:.1f}s)"
+    )
 
 
 def report_run(run, as_json: bool) -> int:

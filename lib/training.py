@@ -156,6 +156,7 @@ def train_run(store, run_id: str) -> dict:
         initial_epoch=initial_epoch,
         validation_data=val_ds,
         callbacks=callbacks,
+        shuffle=False,  # tf.data already reshuffles every epoch
         verbose=0,
     )
     train_seconds = time.perf_counter() - start
