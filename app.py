@@ -9,6 +9,7 @@ scheduler (see lib/jobs.py), and the pages poll the run store.
 
 import streamlit as st
 
+from ui import sidebar
 from ui.resources import get_scheduler
 
 st.set_page_config(page_title="ConvStudio", page_icon=":material/neurology:", layout="wide")
@@ -26,4 +27,6 @@ pages = {
         st.Page("pages/predict.py", title="Predict", icon=":material/draw:"),
     ],
 }
-st.navigation(pages).run()
+page = st.navigation(pages)
+sidebar.render()
+page.run()

@@ -6,6 +6,7 @@ dashboard's select box, `cli models`) never loads TensorFlow.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -189,3 +190,28 @@ def layer_table(model) -> list[dict]:
             }
         )
     return rows
+
+
+# optimizer -> float32 slots kept per weight besides the weight and its gradient
+OPTIMIZER_SLOTS = {"sgd": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+
+
+def activations_per_image(model) -> int:
+    """Values every layer outputs for one image (the input included): what a batch keeps for backprop."""
+    total = 0
+    for layer in model.layers:
+        output = getattr(layer, "output", None)
+        if output is not None:
+            total += math.prod(int(d) for d in output.shape[1:] if d is not None)
+    return total
+
+
+def training_memory_bytes(parameters: int, activations: int, batch_size: int, optimizer: str = "adam") -> int:
+    """A rough float32 estimate of training memory for one batch.
+
+    Weights, gradients and optimizer slots, plus every layer's activations and
+    their gradients for the batch. Frameworks add workspace on top, so treat it
+    as a lower bound that scales the right way with batch size and width.
+    """
+    weights = parameters * (2 + OPTIMIZER_SLOTS.get(optimizer, 2))
+    return 4 * (weights + 2 * activations * batch_size)

@@ -1,6 +1,68 @@
-"""Data page (being built)."""
+"""Data: pick a dataset, see its size, classes, shape, samples and class balance."""
 
 import streamlit as st
 
+from lib import charts, datasets
+from ui import cached, state, widgets
+
 st.title("Data")
-st.info("This page is being built.")
+widgets.begin()
+data_dir = state.values().get("data_dir")
+available = [n for n in datasets.names() if datasets.is_available(n, data_dir)]
+
+
+def _label(name: str) -> str:
+    return datasets.info(name).title + ("" if name in available else " (not found on this server)")
+
+
+name = widgets.select("dataset", "Dataset", datasets.names(), format_func=_label)
+meta = datasets.info(name)
+st.caption(meta.description)
+
+if name not in available:
+    st.error(f"**{meta.title} is not on this server.** Here is how to add it:", icon=":material/folder_off:")
+    st.code(datasets.where_to_put(name, data_dir), language=None)
+    if available:
+        st.write("Available now:")
+        for other in available:
+            st.button(
+                datasets.info(other).title,
+                key=f"use_{other}",
+                on_click=state.choose,
+                kwargs={"dataset": other},
+            )
+    else:
+        st.warning("No dataset is available offline. Add one as above, then reload this page.")
+    st.stop()
+
+try:
+    summary = cached.dataset_summary(name, data_dir)
+except datasets.DatasetUnavailable as exc:  # the files are there but unreadable
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+
+cols = st.columns(4)
+cols[0].metric("Training images", f"{summary['train_size']:,}")
+cols[1].metric("Test images", f"{summary['test_size']:,}")
+cols[2].metric("Classes", meta.num_classes)
+cols[3].metric("Image shape", " x ".join(str(d) for d in meta.input_shape))
+st.caption(f"Read from `{summary['folder']}`")
+
+widgets.number(
+    "train_limit",
+    "Use at most this many training images (0 = all)",
+    step=500,
+    help="A stratified subset, for quick experiments. Validation images are taken from it.",
+)
+widgets.show_errors(state.errors({}))
+
+left, right = st.columns([3, 2])
+with left:
+    st.subheader("Samples")
+    shown = len(summary["strips"])
+    st.image(summary["strips"], caption=list(meta.class_names[:shown]), width=420)
+    if shown < meta.num_classes:
+        st.caption(f"The first {shown} of {meta.num_classes} classes.")
+with right:
+    fig = charts.class_distribution_figure(meta.class_names, summary["train_counts"], summary["test_counts"])
+    st.plotly_chart(fig, key="class_distribution")

@@ -1,6 +1,62 @@
-"""Model page (being built)."""
+"""Model: pick an architecture and its knobs; see its layers, size and memory per batch."""
 
+import pandas as pd
 import streamlit as st
 
+from lib import datasets, models
+from ui import cached, state, widgets
+
 st.title("Model")
-st.info("This page is being built.")
+widgets.begin()
+settings = state.values()
+meta = datasets.info(settings["dataset"]) if settings["dataset"] in datasets.names() else None
+if meta is None:
+    st.error("Choose a dataset on the Data page first.")
+    st.stop()
+
+left, right = st.columns([1, 2])
+with left:
+    name = widgets.select(
+        "architecture", "Architecture", models.names(), format_func=lambda n: models.REGISTRY[n].title
+    )
+    arch = models.REGISTRY[name]
+    st.caption(arch.description)
+    dropout = widgets.slider("dropout", "Dropout", step=0.05, help="Share of units dropped before the classifier.")
+    batchnorm = widgets.toggle("batchnorm", "BatchNorm", help="Normalise after each convolution.")
+    if arch.uses_width:
+        width = widgets.select_slider(
+            "width", "Width", options=[0.25, 0.5, 1.0, 1.5, 2.0, 4.0], help="Multiplies every layer's filters/units."
+        )
+    else:
+        width = 1.0
+    for message in widgets.show_errors(state.errors()):
+        if message.startswith(("dropout", "architecture", "width", "batchnorm")):
+            st.error(message)
+    st.caption(f"For {meta.title}: input {meta.input_shape}, {meta.num_classes} classes.")
+
+try:
+    summary = cached.model_summary(name, meta.input_shape, meta.num_classes, float(dropout), bool(batchnorm), width)
+except Exception as exc:  # a knob combination the architecture cannot build (e.g. too narrow)
+    right.error(f"This model cannot be built with these settings: {exc}")
+    st.stop()
+
+with right:
+    batch_size = int(settings.get("batch_size") or 1)
+    memory = models.training_memory_bytes(
+        summary["parameters"], summary["activations"], batch_size, settings.get("optimizer", "adam")
+    )
+    cols = st.columns(3)
+    cols[0].metric("Parameters", f"{summary['parameters']:,}")
+    cols[1].metric("Layers", len(summary["layers"]))
+    cols[2].metric(
+        f"Memory per batch of {batch_size}",
+        f"{memory / 2**20:,.1f} MiB",
+        help="Weights, gradients and optimizer state plus activations and their gradients, in float32. "
+        "A lower bound: frameworks add workspace. Change the batch size on the Train page.",
+    )
+    st.dataframe(
+        pd.DataFrame(summary["layers"]),
+        hide_index=True,
+        column_config={"parameters": st.column_config.NumberColumn(format="localized")},
+        key="layer_table",
+    )

@@ -1,6 +1,144 @@
-"""Runs page (being built)."""
+"""Runs: every run in the store, filtered; compare, delete, or train again with the same settings."""
 
+import functools
+
+import pandas as pd
 import streamlit as st
 
+from lib import charts
+from lib.store import STATUSES, UnknownRun
+from ui import sidebar, state
+from ui.resources import get_store
+
+SELECTED = "cs_runs_selected"  # run ids; survives reruns, unlike the table's row positions
+SHOWN = "cs_runs_shown"
+CONFIRM = "cs_runs_confirm_delete"
+METRICS = {
+    "val_accuracy": "validation accuracy",
+    "accuracy": "train accuracy",
+    "val_loss": "validation loss",
+    "loss": "train loss",
+}
+
 st.title("Runs")
-st.info("This page is being built.")
+store = get_store()
+
+
+def _row(run) -> dict:
+    c = run.config
+    return {
+        "run": run.id,
+        "status": run.status,
+        "dataset": run.dataset,
+        "architecture": run.architecture,
+        "epochs": f"{run.epochs_completed}/{c.epochs}",
+        "batch": c.batch_size,
+        "learning rate": c.learning_rate,
+        "optimizer": c.optimizer,
+        "dropout": c.dropout,
+        "BatchNorm": c.batchnorm,
+        "test accuracy": run.test_accuracy,
+        "time": sidebar.format_seconds(run.duration) if run.duration else "",
+    }
+
+
+def _on_select(table_key: str) -> None:
+    rows = st.session_state[table_key].selection.rows
+    shown = st.session_state.get(SHOWN, [])
+    st.session_state[SELECTED] = [shown[i] for i in rows if 0 <= i < len(shown)]
+    st.session_state.pop(CONFIRM, None)
+
+
+def _train_again(run_id: str) -> None:
+    state.replace_config(store.get(run_id).config)
+    st.session_state["cs_goto_train"] = True
+
+
+def _watch(run_id: str) -> None:
+    state.watch_run(run_id)
+    st.session_state["cs_goto_train"] = True
+
+
+def _delete(run_ids: list[str]) -> None:
+    problems = []
+    for run_id in run_ids:
+        try:
+            store.delete(run_id)
+        except (ValueError, UnknownRun) as exc:  # still training, or deleted meanwhile by someone else
+            problems.append(str(exc))
+    st.session_state[SELECTED] = []
+    st.session_state.pop(CONFIRM, None)
+    st.session_state["cs_runs_message"] = "; ".join(problems) or f"Deleted {len(run_ids)} run(s)."
+
+
+if st.session_state.pop("cs_goto_train", False):
+    st.switch_page("pages/train.py")
+
+runs = store.list_runs()
+if not runs:
+    st.info("No runs yet. Start one on the Train page.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+# -- filters ---------------------------------------------------------------------
+filters = st.columns(3)
+statuses = filters[0].multiselect("Status", [s for s in STATUSES if any(r.status == s for r in runs)], key="f_status")
+data_names = filters[1].multiselect("Dataset", sorted({r.dataset for r in runs}), key="f_dataset")
+arch_names = filters[2].multiselect("Architecture", sorted({r.architecture for r in runs}), key="f_arch")
+shown_runs = [
+    r
+    for r in runs
+    if (not statuses or r.status in statuses)
+    and (not data_names or r.dataset in data_names)
+    and (not arch_names or r.architecture in arch_names)
+]
+st.session_state[SHOWN] = [r.id for r in shown_runs]
+# a new filter is a new table: row positions from the old one would point at other runs
+_table_key = "runs_table:" + "|".join(",".join(f) for f in (statuses, data_names, arch_names))
+
+st.dataframe(
+    pd.DataFrame([_row(r) for r in shown_runs], columns=list(_row(runs[0]))),
+    hide_index=True,
+    key=_table_key,
+    on_select=functools.partial(_on_select, _table_key),
+    selection_mode="multi-row",
+    column_config={
+        "test accuracy": st.column_config.NumberColumn(format="percent"),
+        "learning rate": st.column_config.NumberColumn(format="%.0e"),
+    },
+)
+st.caption(f"{len(shown_runs)} of {len(runs)} runs. Tick rows to compare them or act on them.")
+if message := st.session_state.pop("cs_runs_message", None):
+    st.toast(message)
+
+selected = [i for i in st.session_state.get(SELECTED, []) if i in st.session_state[SHOWN]]
+if not selected:
+    st.stop()
+
+# -- actions on the selection ---------------------------------------------------------
+actions = st.columns(4)
+one = len(selected) == 1
+actions[0].button(
+    "Train again with these settings",
+    disabled=not one,
+    on_click=_train_again,
+    args=(selected[0],),
+    icon=":material/replay:",
+    help="Fills the Train page with this run's settings." if one else "Select exactly one run.",
+)
+actions[1].button("Watch on the Train page", disabled=not one, on_click=_watch, args=(selected[0],))
+if actions[2].button(f"Delete {len(selected)} run(s)", icon=":material/delete:"):
+    st.session_state[CONFIRM] = list(selected)
+if st.session_state.get(CONFIRM) == selected:
+    with st.container(border=True):
+        st.warning(f"Delete {len(selected)} run(s) with their metrics and model files? This cannot be undone.")
+        yes, no = st.columns([1, 5])
+        yes.button("Yes, delete", type="primary", on_click=_delete, args=(selected,), key="confirm_delete")
+        no.button("Cancel", on_click=st.session_state.pop, args=(CONFIRM, None), key="cancel_delete")
+
+# -- compare ---------------------------------------------------------------------
+metric = st.segmented_control("Compare", list(METRICS), format_func=METRICS.get, default="val_accuracy", key="metric")
+curves = {}
+for run in (r for r in runs if r.id in selected):
+    curves[sidebar.run_label(run)] = store.epochs(run.id)
+st.plotly_chart(charts.overlay_figure(curves, metric or "val_accuracy"), key="overlay")

@@ -1,6 +1,108 @@
-"""Train page (being built)."""
+"""Train: the training knobs, Start (into the shared queue), and the live view of the run."""
+
+import uuid
 
 import streamlit as st
 
+from lib import datasets, models
+from lib.config import OPTIMIZERS, ConfigError
+from ui import cached, live, state, widgets
+from ui.resources import get_store
+
 st.title("Train")
-st.info("This page is being built.")
+store = get_store()
+widgets.begin()
+settings = state.values()
+has_gpu = cached.device()["has_gpu"]
+
+
+def _summary_line() -> None:
+    data = datasets.info(settings["dataset"]).title if settings["dataset"] in datasets.names() else "?"
+    arch = models.REGISTRY.get(settings["architecture"])
+    bn = "BatchNorm" if settings["batchnorm"] else "no BatchNorm"
+    limit = f"{settings['train_limit']:,} training images" if settings["train_limit"] else "all training images"
+    st.markdown(
+        f"**{arch.title if arch else '?'}** on **{data}** · dropout {settings['dropout']:g}, {bn}, "
+        f"width {settings['width']:g} · {limit}"
+    )
+    links = st.columns([1, 1, 4])
+    links[0].page_link("pages/data.py", label="Change data", icon=":material/dataset:")
+    links[1].page_link("pages/model.py", label="Change model", icon=":material/account_tree:")
+
+
+def _settings() -> None:
+    optimise, regularise, check = st.columns(3)
+    with optimise:
+        st.markdown("**Optimisation**")
+        widgets.number("epochs", "Epochs", step=1)
+        widgets.number("batch_size", "Batch size", step=16)
+        widgets.number("learning_rate", "Learning rate", step=1e-4, fmt="%.0e")
+        widgets.select("optimizer", "Optimizer", list(OPTIMIZERS), help="SGD uses Nesterov momentum 0.9.")
+    with regularise:
+        st.markdown("**Augmentation**")
+        widgets.slider("augment_shift", "Shift (share of the image)", step=0.05)
+        widgets.slider("augment_rotation", "Rotation (degrees)", step=5.0)
+        widgets.slider("augment_zoom", "Zoom", step=0.05)
+        widgets.toggle("augment_flip", "Horizontal flip", help="Wrong for digits: a flipped 2 is not a 2.")
+    with check:
+        st.markdown("**Validation and reproducibility**")
+        widgets.slider("validation_split", "Validation split", step=0.05)
+        widgets.number("early_stopping_patience", "Early stopping patience (0 = off)", step=1)
+        widgets.number("seed", "Seed", step=1)
+        if has_gpu:
+            widgets.toggle("mixed_precision", "Mixed precision (float16)")
+        elif settings.get("mixed_precision"):
+            state.update(mixed_precision=False)  # e.g. a GPU run trained again here
+            st.caption("Mixed precision is off: this server has no GPU.")
+
+
+def _cross_checks() -> dict[str, str]:
+    """What TrainConfig cannot know alone: this server's data and GPU, and settings that clash."""
+    found = {}
+    if settings["dataset"] in datasets.names() and not datasets.is_available(settings["dataset"], settings["data_dir"]):
+        found["dataset"] = "is not on this server; see the Data page for where to put its files"
+    limit, split = settings["train_limit"], settings["validation_split"]
+    if isinstance(limit, int) and limit and isinstance(settings["batch_size"], int):
+        train_images = int(limit * (1 - split)) if isinstance(split, float) else limit
+        if settings["batch_size"] > train_images:
+            found["batch_size"] = f"is larger than the {train_images:,} training images left after validation"
+    if settings["early_stopping_patience"] and not split:
+        found["early_stopping_patience"] = "needs a validation split above 0 to watch"
+    return found
+
+
+def _start(config) -> None:
+    owner = st.session_state.setdefault("cs_owner", uuid.uuid4().hex[:8])
+    try:
+        run_id = store.create_run(config, owner=owner)
+    except ConfigError as exc:  # validation is repeated by the store; show it, never a traceback
+        st.session_state["cs_start_error"] = f"{exc.field}: {exc.message}"
+        return
+    st.session_state.pop("cs_start_error", None)
+    state.watch_run(run_id)
+
+
+_summary_line()
+with st.container(border=True):
+    _settings()
+    errors = state.errors(_cross_checks())
+    for message in widgets.show_errors(errors):
+        st.error(message, icon=":material/error:")
+    st.button(
+        "Start training",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=bool(errors),
+        on_click=_start,
+        args=(None if errors else state.config(),),
+        key="start",
+    )
+    if st.session_state.get("cs_start_error"):
+        st.error(st.session_state["cs_start_error"])
+
+run_id = state.current_run_id(store)
+if run_id:
+    state.watch_run(run_id)  # keep ?run= in the URL after a page change cleared it
+    live.show(store, run_id)
+else:
+    st.info("No run yet: set the knobs above and press **Start training**. Past runs are on the Runs page.")

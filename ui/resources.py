@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from lib.jobs import Scheduler
@@ -25,6 +27,12 @@ def _scheduler(runs_dir: str) -> Scheduler:
     return scheduler
 
 
-def get_scheduler() -> Scheduler:
-    """The one scheduler of this server: a daemon thread that starts queued runs in workers."""
+def get_scheduler() -> Scheduler | None:
+    """The one scheduler of this server: a daemon thread that starts queued runs in workers.
+
+    CONVSTUDIO_NO_SCHEDULER=1 leaves queued runs queued: app tests use it to check
+    the queue without training, and a server can leave training to `lib.cli` workers.
+    """
+    if os.environ.get("CONVSTUDIO_NO_SCHEDULER") == "1":
+        return None
     return _scheduler(default_runs_dir())

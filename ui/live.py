@@ -1,0 +1,86 @@
+"""The live view of one run: status, queue place, progress, Stop, and its charts.
+
+Redrawn every second by a fragment while the run is queued or training. Batch
+rows are fetched incrementally (only steps after the last one seen) into a
+per-session buffer that charts.append_thinned keeps bounded, so an hour-long
+run costs the server no more memory than a minute-long one.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import charts
+from lib.store import Run, Store
+from ui import sidebar
+
+BUFFER_KEY = "cs_batch_buffer"
+MAX_POINTS = 2000
+STATUS_ICONS = {
+    "queued": ":material/hourglass_top:",
+    "running": ":material/play_circle:",
+    "stopping": ":material/stop_circle:",
+    "completed": ":material/check_circle:",
+    "stopped": ":material/stop_circle:",
+    "failed": ":material/error:",
+    "interrupted": ":material/warning:",
+}
+
+
+def batch_rows(store: Store, run_id: str) -> list[dict]:
+    """This session's thinned copy of the run's batch metrics, topped up with the rows since last time."""
+    buffer = st.session_state.get(BUFFER_KEY)
+    if not buffer or buffer["run"] != run_id:
+        buffer = {"run": run_id, "rows": store.batches(run_id, max_points=MAX_POINTS // 2)}
+    else:
+        last = buffer["rows"][-1]["step"] if buffer["rows"] else -1
+        buffer["rows"] = charts.append_thinned(buffer["rows"], store.batches(run_id, since_step=last), MAX_POINTS)
+    st.session_state[BUFFER_KEY] = buffer
+    return buffer["rows"]
+
+
+def _header(store: Store, run: Run) -> None:
+    icon = STATUS_ICONS.get(run.status, "")
+    st.markdown(f"### {icon} Run `{run.id}` · {run.status}")
+    if run.status == "queued":
+        position = store.queue_position(run.id)
+        busy = ", ".join(sidebar.run_label(r) for r in store.active()) or "nothing yet"
+        st.info(f"Waiting: place **{position}** in the queue. Training now: {busy}.", icon=":material/hourglass_top:")
+    elif run.status in ("running", "stopping"):
+        done, text = sidebar.progress_text(run)
+        st.progress(done, text=text)
+    elif run.status == "completed" and run.test_accuracy is not None:
+        seconds = sidebar.format_seconds(run.duration or 0)
+        st.success(f"Test accuracy **{run.test_accuracy:.2%}** after {run.epochs_completed} epochs ({seconds}).")
+    if run.error:
+        (st.error if run.status == "failed" else st.warning)(run.error)
+    if run.status in ("queued", "running"):
+        st.button("Stop", key="stop_run", icon=":material/stop:", on_click=store.request_stop, args=(run.id,))
+
+
+def _charts(store: Store, run: Run) -> None:
+    epochs = store.epochs(run.id)
+    rows = batch_rows(store, run.id)
+    live_rate = (run.progress or {}).get("images_per_second") if run.is_active else None
+    top = st.columns(2)
+    top[0].plotly_chart(charts.batch_loss_figure(rows), key="chart_batch_loss")
+    top[1].plotly_chart(charts.epoch_figure(epochs, "loss"), key="chart_epoch_loss")
+    bottom = st.columns(3)
+    bottom[0].plotly_chart(charts.epoch_figure(epochs, "accuracy"), key="chart_epoch_accuracy")
+    bottom[1].plotly_chart(charts.learning_rate_figure(epochs), key="chart_learning_rate")
+    bottom[2].plotly_chart(charts.throughput_figure(epochs, live_rate), key="chart_throughput")
+
+
+def _view(store: Store, run_id: str, was_active: bool) -> None:
+    run = store.get(run_id)
+    _header(store, run)
+    if run.status != "queued":
+        _charts(store, run)
+    if was_active and run.is_finished:
+        st.rerun()  # the whole page: the run's buttons change and the refresh stops
+
+
+def show(store: Store, run_id: str) -> None:
+    """Draw the run; refresh every second while it is queued or training, then stop refreshing."""
+    active = not store.get(run_id).is_finished
+    st.fragment(run_every=1.0 if active else None)(_view)(store, run_id, active)

@@ -1,0 +1,105 @@
+"""The session's settings and current run, in one place.
+
+The dataset, the model settings and the training settings together form one
+TrainConfig, kept as a plain dict under CONFIG_KEY. Widgets never own it:
+Streamlit deletes a widget's key when the widget is not rendered (another page
+is open), so every widget is seeded from this dict and writes back into it
+(see ui/widgets.py). The Train page, the 'train again' button and later pages
+(Evaluate) all read and write the config through these functions.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib import datasets
+from lib.config import ConfigError, TrainConfig
+from lib.store import UnknownRun, check_run_id
+
+CONFIG_KEY = "cs_config"
+RUN_KEY = "cs_run"
+WIDGET_PREFIX = "w_"
+
+
+# -- the config ------------------------------------------------------------------
+def values() -> dict:
+    """The session's settings as a mutable dict of TrainConfig fields (created with the defaults)."""
+    if CONFIG_KEY not in st.session_state:
+        st.session_state[CONFIG_KEY] = TrainConfig(data_dir=datasets.default_data_dir()).to_dict()
+    return st.session_state[CONFIG_KEY]
+
+
+def config() -> TrainConfig:
+    """The current settings as a TrainConfig; may be invalid (see errors())."""
+    return TrainConfig.from_dict(values())
+
+
+def update(**changes) -> None:
+    values().update(changes)
+
+
+def choose(**changes) -> None:
+    """Change settings from a button callback so the bound widgets show the new values too."""
+    update(**changes)
+    for field in changes:
+        st.session_state.pop(WIDGET_PREFIX + field, None)
+
+
+def replace_config(new: TrainConfig) -> None:
+    """Adopt a whole config (e.g. a past run's) and make every widget show it.
+
+    Call from a button's on_click callback: widget keys may only be dropped
+    before the widgets are drawn. The data folder stays this server's own.
+    """
+    data = new.to_dict()
+    data["data_dir"] = datasets.default_data_dir()
+    st.session_state[CONFIG_KEY] = data
+    for key in [k for k in st.session_state if str(k).startswith(WIDGET_PREFIX)]:
+        del st.session_state[key]
+
+
+def errors(extra_checks: dict[str, str] | None = None) -> dict[str, str]:
+    """Every refused field of the current settings: field -> message.
+
+    TrainConfig.validate stops at the first bad field; to show a message next
+    to each bad widget at once, the bad field is set back to its default and
+    validation runs again until it passes.
+    """
+    found = dict(extra_checks or {})
+    trial, defaults = dict(values()), TrainConfig().to_dict()
+    for _ in range(len(defaults) + 1):
+        try:
+            TrainConfig.from_dict(trial).validate()
+            break
+        except ConfigError as exc:
+            found.setdefault(exc.field, exc.message)
+            if exc.field not in defaults or trial.get(exc.field) == defaults[exc.field]:
+                break
+            trial[exc.field] = defaults[exc.field]
+    return found
+
+
+# -- the run this session is watching ------------------------------------------------
+def current_run_id(store) -> str | None:
+    """The run in the URL (?run=ID, survives a reload) or the one this session started last.
+
+    The URL is user input: anything that is not an existing run id is dropped.
+    """
+    for candidate in (st.query_params.get("run"), st.session_state.get(RUN_KEY)):
+        if not candidate:
+            continue
+        try:
+            store.get(check_run_id(candidate))
+        except UnknownRun:
+            continue
+        return candidate
+    return None
+
+
+def watch_run(run_id: str | None) -> None:
+    """Make run_id this session's current run, and put it in the URL so a reload finds it."""
+    st.session_state[RUN_KEY] = run_id
+    if run_id and st.query_params.get("run") != run_id:
+        st.query_params["run"] = run_id
+    elif "run" in st.query_params:
+        del st.query_params["run"]
