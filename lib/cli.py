@@ -276,7 +276,7 @@ def cmd_stop(args, store: Store) -> int:
 
 
 # Modules adding subcommands: each has register(subparsers) -> {name: handler(args, store) -> exit code}.
-PLUGINS: tuple[str, ...] = ()
+PLUGINS: tuple[str, ...] = ("lib.cli_predict",)
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 
