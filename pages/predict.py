@@ -1,6 +1,210 @@
-"""Predict page (being built)."""
+"""Predict: draw, upload or photograph an image and see what a trained model says, and why.
 
+Thin by design: lib.preprocess turns the image into the model's input,
+lib.inference predicts, lib.explain draws the Grad-CAM map. The model is held in
+st.cache_resource keyed by run id and model file time, because every canvas
+stroke reruns this script and loading a model takes seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import plotly.graph_objects as go
 import streamlit as st
+from streamlit_drawable_canvas import st_canvas
 
+from lib import datasets, explain, inference, preprocess
+from ui.resources import get_store
+
+CANVAS_SIZE = 280  # 10x MNIST's 28 px: room to draw, and a stroke of ~18 px scales to MNIST's 2 px
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+GRID_COLUMNS = 2
+PREVIEW_PX = 140
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model...")
+def cached_model(run_id: str, version: int, _path: str):
+    """One loaded model per (run, file time): a stroke never reloads it, a retrained run does."""
+    return inference.load_model(_path, version)
+
+
+def pick_run(store):
+    """The run whose model to use (default: the latest completed), or None when there is none."""
+    runs = [r for r in store.list_runs(list(inference.PREDICTABLE)) if store.model_path(r.id).is_file()]
+    if not runs:
+        return None
+    by_id = {r.id: r for r in runs}
+    default = next((i for i, r in enumerate(runs) if r.status == "completed"), 0)
+
+    def label(run_id):
+        r = by_id[run_id]
+        acc = f"{r.test_accuracy:.2%}" if r.test_accuracy is not None else "no test accuracy"
+        return f"{r.id} · {r.dataset} · {r.architecture} · {acc}" + (" (stopped)" if r.status == "stopped" else "")
+
+    run_id = st.selectbox("Model", list(by_id), index=default, format_func=label, key="predict_run")
+    return by_id[run_id]
+
+
+def describe_run(run, info) -> None:
+    cols = st.columns(3)
+    cols[0].metric("Dataset", info.title)
+    cols[1].metric("Architecture", run.architecture)
+    acc = run.test_accuracy
+    cols[2].metric("Test accuracy", f"{acc:.2%}" if acc is not None else "-")
+
+
+def probability_figure(prediction, class_names) -> go.Figure:
+    colours = ["#e4572e" if i == prediction.class_index else "#7f8c9a" for i in range(len(class_names))]
+    fig = go.Figure(
+        go.Bar(
+            x=[str(n) for n in class_names],
+            y=prediction.probabilities,
+            marker_color=colours,
+            hovertemplate="%{x}: %{y:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=220,
+        margin=dict(l=10, r=10, t=10, b=10),
+        yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"),
+        xaxis=dict(type="category"),
+    )
+    return fig
+
+
+def show_result(item_key: str, prepared, prediction, model, info) -> None:
+    """Label and confidence, the image beside the model input and Grad-CAM, all class probabilities."""
+    st.markdown(f"#### Prediction: **{prediction.label}** · {prediction.confidence:.1%} confident")
+    explanation = explain.explain(model, prepared.model_input, prediction.class_index)
+    height, width = info.input_shape[:2]
+    scale = max(1, PREVIEW_PX // max(height, width))
+    cols = st.columns(3)
+    cols[0].image(prepared.original, caption="Your image", width=PREVIEW_PX)
+    cols[1].image(
+        preprocess.input_preview(prepared.model_input, scale), caption=f"What the model sees ({height} x {width})"
+    )
+    cols[2].image(
+        explain.overlay(prepared.model_input, explanation.heat, scale),
+        caption=f"{explanation.kind}: where it looked",
+    )
+    st.plotly_chart(
+        probability_figure(prediction, info.class_names), key=f"probs_{item_key}", config={"displayModeBar": False}
+    )
+
+
+def predict_one(item_key: str, prepared, model, info) -> None:
+    start = time.perf_counter()
+    prediction = inference.predict(model, prepared.model_input, info.class_names)[0]
+    show_result(item_key, prepared, prediction, model, info)
+    st.caption(f"Predicted in {(time.perf_counter() - start) * 1000:.0f} ms on the server")
+
+
+# -- the three sources ------------------------------------------------------------------
+def clear_canvas() -> None:
+    st.session_state.canvas_version += 1  # a new key mounts an empty canvas
+
+
+def draw_tab(run, info, model) -> None:
+    st.session_state.setdefault("canvas_version", 0)
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        brush = st.slider("Brush width", 5, 40, 18, key="brush_width")
+        canvas = st_canvas(
+            stroke_width=brush,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            update_streamlit=True,  # send the drawing when a stroke ends (mouse up), not while it is drawn
+            return_image_data=True,
+            key=f"canvas_{st.session_state.canvas_version}",
+        )
+        st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
+        if not info.is_grey:
+            st.info(
+                f"This model was trained on colour photos ({info.title}). A drawing is an image too, "
+                "but expect a photo to work far better: try the Upload or Camera tab."
+            )
+    with right:
+        data = canvas.image_bytes
+        if not data:
+            st.info("Draw a digit on the canvas: the prediction appears when you lift the mouse.")
+            return
+        try:
+            prepared = preprocess.prepare_bytes(data, info.input_shape, run.config.dataset)
+        except preprocess.EmptyImage:
+            st.info("Draw something: the canvas is empty.")
+            return
+        except preprocess.PreprocessError as exc:
+            st.error(f"Cannot read the drawing: {exc}")
+            return
+        predict_one("canvas", prepared, model, info)
+
+
+def upload_tab(run, info, model) -> None:
+    files = st.file_uploader(
+        "Images (PNG, JPEG, BMP, GIF, WebP)", type=UPLOAD_TYPES, accept_multiple_files=True, key="predict_uploads"
+    )
+    if not files:
+        st.info("Drop one or more images here; each gets its own prediction.")
+        return
+    items = []
+    for f in files:
+        try:
+            items.append((f.name, preprocess.prepare_bytes(f.getvalue(), info.input_shape, run.config.dataset)))
+        except preprocess.PreprocessError as exc:
+            items.append((f.name, exc))
+    good = [p for _, p in items if isinstance(p, preprocess.Prepared)]
+    predictions = iter(inference.predict(model, [p.model_input for p in good], info.class_names) if good else [])
+    columns = st.columns(GRID_COLUMNS)
+    for i, (name, item) in enumerate(items):
+        with columns[i % GRID_COLUMNS].container(border=True):
+            st.markdown(f"**{name}**")
+            if isinstance(item, preprocess.PreprocessError):
+                st.error(f"Cannot use this file: {item}")
+            else:
+                show_result(f"upload_{i}", item, next(predictions), model, info)
+
+
+def camera_tab(run, info, model) -> None:
+    shot = st.camera_input("Take a photo (a digit on paper works: dark ink is inverted)", key="predict_camera")
+    if shot is None:
+        return
+    try:
+        prepared = preprocess.prepare_bytes(shot.getvalue(), info.input_shape, run.config.dataset)
+    except preprocess.EmptyImage:
+        st.info("Nothing stands out from the background in this photo; try again closer.")
+        return
+    except preprocess.PreprocessError as exc:
+        st.error(f"Cannot use this photo: {exc}")
+        return
+    predict_one("camera", prepared, model, info)
+
+
+# -- the page ---------------------------------------------------------------------------
 st.title("Predict")
-st.info("This page is being built.")
+store = get_store()
+run = pick_run(store)
+if run is None:
+    st.info("No trained model yet. Train one on the **Train** page, then come back here to draw or upload images.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+info = datasets.info(run.config.dataset)
+describe_run(run, info)
+path = store.model_path(run.id)
+model = cached_model(run.id, inference.file_version(path), str(path))
+
+# Only the open tab runs (on_change="rerun"), so the camera is not switched on for people who draw.
+draw, upload, camera = st.tabs(["Draw", "Upload", "Camera"], key="predict_source", on_change="rerun")
+if draw.open:
+    with draw:
+        draw_tab(run, info, model)
+if upload.open:
+    with upload:
+        upload_tab(run, info, model)
+if camera.open:
+    with camera:
+        camera_tab(run, info, model)
