@@ -19,8 +19,21 @@ import keras
 class StoreCallback(keras.callbacks.Callback):
     async_safe = True  # called from Keras's executor thread; state is guarded by a lock
 
-    def __init__(self, store, run_id, epochs, steps_per_epoch, batch_size, train_size, initial_epoch=0, interval=0.25):
+    def __init__(
+        self,
+        store,
+        run_id,
+        epochs,
+        steps_per_epoch,
+        batch_size,
+        train_size,
+        initial_epoch=0,
+        interval=0.25,
+        val_slice=None,
+        num_classes=None,
+    ):
         super().__init__()
+        self.val_slice, self.num_classes = val_slice, num_classes
         self._initial_epoch = initial_epoch
         self.store, self.run_id = store, run_id
         self.epochs, self.steps, self.batch_size = epochs, steps_per_epoch, batch_size
@@ -112,11 +125,28 @@ class StoreCallback(keras.callbacks.Callback):
             "learning_rate": self._learning_rate(),
             "images_per_second": images / seconds if seconds else None,
             "seconds": seconds,
+            **self._confusion(),
         }
         self.store.add_epoch(self.run_id, row)
         self._save_checkpoints(logs)
         progress = self._progress("training", epoch, self.steps, loss=row["loss"], accuracy=row["accuracy"])
         self.store.update_progress(self.run_id, progress, epochs_completed=epoch + 1)
+
+    def _confusion(self) -> dict:
+        """Confusion matrix and per-class accuracy on a fixed validation slice, for the live view."""
+        if self.val_slice is None or not len(self.val_slice[0]):
+            return {}
+        from lib.evaluation import confusion_matrix, row_normalised
+
+        start = time.perf_counter()
+        x, y = self.val_slice
+        predicted = self.model.predict(x, batch_size=512, verbose=0).argmax(axis=1)
+        counts = confusion_matrix(y, predicted, self.num_classes)
+        return {
+            "confusion": counts.tolist(),
+            "per_class_accuracy": [float(v) for v in row_normalised(counts).diagonal()],
+            "confusion_seconds": time.perf_counter() - start,
+        }
 
     def _save_checkpoints(self, logs):
         """last.keras every epoch (with optimizer state, for resume); best.keras on a new best."""

@@ -53,39 +53,49 @@ def build_parser() -> Parser:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Every setting defaults to None ("not given"): TrainConfig's default, or the parent's when fine-tuning."""
     d = TrainConfig()
-    p.add_argument("--dataset", default=d.dataset)
-    p.add_argument("--model", dest="architecture", default=d.architecture)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", dest="learning_rate", type=float, default=d.learning_rate)
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=d.lr_schedule)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=d.batchnorm)
-    p.add_argument("--width", type=float, default=d.width)
+    p.add_argument("--dataset", help=f"default {d.dataset}")
+    p.add_argument("--model", dest="architecture", help=f"default {d.architecture}")
+    p.add_argument("--epochs", type=int, help=f"default {d.epochs}; with --resume: how many more")
+    p.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    p.add_argument("--lr", dest="learning_rate", type=float, help=f"default {d.learning_rate}")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"])
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--dropout", type=float, help=f"default {d.dropout}")
+    p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction)
+    p.add_argument("--width", type=float, help="width factor, default 1.0")
     p.add_argument(
         "--augment",
-        default="",
         metavar="SPEC",
         help="e.g. shift=0.1,rotation=10,zoom=0.1,flip  ('standard' = shift 0.1, rotation 10, zoom 0.1)",
     )
-    p.add_argument("--validation-split", type=float, default=d.validation_split)
-    p.add_argument("--early-stopping", dest="early_stopping_patience", type=int, default=0, metavar="PATIENCE")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--mixed-precision", action="store_true")
-    p.add_argument("--steps-per-execution", type=int, default=d.steps_per_execution)
-    p.add_argument("--train-limit", type=int, default=0, help="train on this many images (stratified)")
-    p.add_argument(
-        "--data-dir", default=None, help="folder holding mnist/, fashion-mnist/, ... (or $CONVSTUDIO_DATA_DIR)"
-    )
+    p.add_argument("--validation-split", type=float, help=f"default {d.validation_split}")
+    p.add_argument("--early-stopping", dest="early_stopping_patience", type=int, metavar="PATIENCE")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction)
+    p.add_argument("--steps-per-execution", type=int)
+    p.add_argument("--train-limit", type=int, help="train on this many images (stratified)")
+    p.add_argument("--data-dir", default=None, help="holds mnist/, fashion-mnist/, ... ($CONVSTUDIO_DATA_DIR)")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument("--resume", metavar="RUN_ID", help="continue a finished run for --epochs more epochs")
+    keep.add_argument("--finetune", metavar="RUN_ID", help="a new run starting from RUN_ID's weights")
     p.add_argument("--detach", action="store_true", help="queue the run and return at once")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results last")
 
 
+TRAIN_FIELDS = (
+    "dataset", "architecture", "epochs", "batch_size", "learning_rate", "lr_schedule", "optimizer",
+    "weight_decay", "dropout", "batchnorm", "width", "validation_split", "early_stopping_patience",
+    "seed", "mixed_precision", "steps_per_execution", "train_limit",
+)  # fmt: skip
+
+
 def parse_augment(spec: str) -> dict:
-    if not spec or spec == "none":
+    if spec == "none":
+        return {"augment_shift": 0.0, "augment_rotation": 0.0, "augment_zoom": 0.0, "augment_flip": False}
+    if not spec:
         return {}
     if spec == "standard":
         spec = "shift=0.1,rotation=10,zoom=0.1"
@@ -104,19 +114,19 @@ def parse_augment(spec: str) -> dict:
     return out
 
 
+def given_settings(args) -> dict:
+    """The settings the user typed (augmentation spelled out), without the ones left out."""
+    fields = {k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k) is not None}
+    if args.augment is not None:
+        fields.update(parse_augment(args.augment))
+    return fields
+
+
 def config_from_args(args) -> TrainConfig:
     if args.data_dir and not os.path.isdir(args.data_dir):
         raise CliError(f"data folder {args.data_dir!r} does not exist")
-    fields = {
-        k: getattr(args, k)
-        for k in (
-            "dataset", "architecture", "epochs", "batch_size", "learning_rate", "lr_schedule",
-            "optimizer", "weight_decay", "dropout", "batchnorm", "width", "validation_split",
-            "early_stopping_patience", "seed", "mixed_precision", "steps_per_execution", "train_limit",
-        )
-    }  # fmt: skip
+    fields = given_settings(args)
     fields["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else datasets.default_data_dir()
-    fields.update(parse_augment(args.augment))
     return TrainConfig(**fields).validate()
 
 
@@ -145,9 +155,7 @@ def progress_line(run) -> str:
 def cmd_train(args, store: Store) -> int:
     from lib.jobs import Scheduler
 
-    config = config_from_args(args)
-    ensure_dataset(config)
-    run_id = store.create_run(config, owner=os.environ.get("USER"))
+    run_id = queue_training(args, store)
     print(f"run {run_id} queued", file=sys.stderr)
     if args.detach:
         print(json.dumps({"run_id": run_id, "status": "queued"}) if args.json else run_id)
@@ -163,6 +171,24 @@ def cmd_train(args, store: Store) -> int:
         run = scheduler.wait(run_id)
     show.close()
     return report_run(run, args.json)
+
+
+def queue_training(args, store: Store) -> str:
+    """A new run, a continued one (--resume) or a fine-tune (--finetune); returns the queued run id."""
+    from lib import resume
+
+    if args.resume:
+        if args.epochs is None:
+            raise CliError("--resume needs --epochs N (how many more epochs)")
+        extra = set(given_settings(args)) - {"epochs"}
+        if extra:
+            raise CliError(f"--resume keeps the run's settings; use --finetune to change {', '.join(sorted(extra))}")
+        return resume.continue_run(store, args.resume, args.epochs)
+    if args.finetune:
+        return resume.finetune(store, args.finetune, owner=os.environ.get("USER"), **given_settings(args))
+    config = config_from_args(args)
+    ensure_dataset(config)
+    return store.create_run(config, owner=os.environ.get("USER"))
 
 
 class ProgressDisplay:
@@ -276,7 +302,7 @@ def cmd_stop(args, store: Store) -> int:
 
 
 # Modules adding subcommands: each has register(subparsers) -> {name: handler(args, store) -> exit code}.
-PLUGINS: tuple[str, ...] = ("lib.cli_predict",)
+PLUGINS: tuple[str, ...] = ("lib.cli_predict", "lib.cli_evaluate")
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 

@@ -268,6 +268,12 @@ class Store:
     def set_pid(self, run_id: str, pid: int) -> None:
         self._write(lambda db: db.execute("UPDATE runs SET pid = ? WHERE id = ?", (pid, check_run_id(run_id))))
 
+    def update_config(self, run_id: str, config: TrainConfig) -> None:
+        config.validate()
+        self._write(
+            lambda db: db.execute("UPDATE runs SET config = ? WHERE id = ?", (config.to_json(), check_run_id(run_id)))
+        )
+
     def set_device(self, run_id: str, device: str) -> None:
         self._write(lambda db: db.execute("UPDATE runs SET device = ? WHERE id = ?", (device, check_run_id(run_id))))
 

@@ -12,6 +12,8 @@ import time
 from lib import datasets, models
 from lib.config import TrainConfig
 
+VAL_SLICE = 1000  # validation images behind the live confusion matrix (cheap: one predict per epoch)
+
 
 # -- device ------------------------------------------------------------------
 def describe_device() -> str:
@@ -134,12 +136,24 @@ def train_run(store, run_id: str) -> dict:
         model = load_model(resume_from)  # weights and optimizer state, so curves continue
     else:
         model = build_model(config, data.info, steps)
+        if run.parent_id:  # fine-tuning: the parent's weights, a fresh optimizer at the new rate
+            model.set_weights(load_model(store.model_path(run.parent_id, "model")).get_weights())
 
     train_ds = make_dataset(
         data.x_train, data.y_train, config.batch_size, config.seed, augmentation(config, data.info.is_grey)
     )
     val_ds = make_dataset(data.x_val, data.y_val, config.batch_size) if len(data.x_val) else None
-    streamer = StoreCallback(store, run_id, config.epochs, steps, config.batch_size, len(data.x_train), initial_epoch)
+    streamer = StoreCallback(
+        store,
+        run_id,
+        config.epochs,
+        steps,
+        config.batch_size,
+        len(data.x_train),
+        initial_epoch,
+        val_slice=(data.x_val[:VAL_SLICE], data.y_val[:VAL_SLICE]),
+        num_classes=data.info.num_classes,
+    )
     callbacks = [streamer]
     if config.early_stopping_patience and val_ds is not None:
         callbacks.append(

@@ -1,0 +1,40 @@
+"""Keep training: continue a run for more epochs, or fine-tune it as a new, linked run."""
+
+from __future__ import annotations
+
+from lib.config import ConfigError
+from lib.store import Store
+
+# A fine-tune reuses the parent's weights, so what shapes the network must stay as it was.
+FIXED_IN_FINETUNE = ("dataset", "architecture", "batchnorm", "width", "data_dir")
+
+
+def continue_run(store: Store, run_id: str, more_epochs: int) -> str:
+    """Queue a finished run again for `more_epochs`; its epoch count and optimizer state carry on."""
+    run = store.get(run_id)
+    if not run.is_finished:
+        raise ConfigError("run", f"run {run_id} is {run.status}; only a finished run can continue")
+    if not store.model_path(run_id, "last").exists() or not run.epochs_completed:
+        raise ConfigError("run", f"run {run_id} has no epoch checkpoint to continue from")
+    if run.config.lr_schedule == "cosine":
+        raise ConfigError(
+            "lr_schedule", "this run's cosine schedule has decayed to its end; fine-tune it with a new learning rate"
+        )
+    config = run.config.replace(epochs=run.epochs_completed + int(more_epochs)).validate()
+    store.update_config(run_id, config)
+    if not store.requeue(run_id):
+        raise ConfigError("run", f"run {run_id} could not be queued again")
+    return run_id
+
+
+def finetune(store: Store, run_id: str, owner: str | None = None, **changes) -> str:
+    """A new run starting from `run_id`'s final weights with new training settings."""
+    parent = store.get(run_id)
+    if not store.model_path(run_id, "model").exists():
+        raise ConfigError("run", f"run {run_id} has no saved model to fine-tune")
+    for name in FIXED_IN_FINETUNE:
+        if name in changes and changes[name] != getattr(parent.config, name):
+            raise ConfigError(name, "cannot change when fine-tuning (the weights are the parent's)")
+    config = parent.config.replace(**changes)
+    config.extra = {**config.extra, "finetuned_from": run_id}
+    return store.create_run(config.validate(), owner=owner, parent_id=run_id)
