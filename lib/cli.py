@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from lib import datasets, models
+from lib import datasets, models, presets
 from lib.config import OPTIMIZERS, ConfigError, TrainConfig
 from lib.store import STATUSES, Store, UnknownRun, default_runs_dir
 
@@ -78,6 +78,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps-per-execution", type=int)
     p.add_argument("--train-limit", type=int, help="train on this many images (stratified)")
     p.add_argument("--data-dir", default=None, help="holds mnist/, fashion-mnist/, ... ($CONVSTUDIO_DATA_DIR)")
+    p.add_argument(
+        "--preset", action="store_true", help="start from the dataset's recommended recipe (other options override it)"
+    )
     keep = p.add_mutually_exclusive_group()
     keep.add_argument("--resume", metavar="RUN_ID", help="continue a finished run for --epochs more epochs")
     keep.add_argument("--finetune", metavar="RUN_ID", help="a new run starting from RUN_ID's weights")
@@ -127,6 +130,12 @@ def config_from_args(args) -> TrainConfig:
         raise CliError(f"data folder {args.data_dir!r} does not exist")
     fields = given_settings(args)
     fields["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else datasets.default_data_dir()
+    if args.preset:
+        dataset = fields.pop("dataset", TrainConfig().dataset)
+        recipe = presets.get(dataset)
+        if recipe is None:
+            raise CliError(f"--preset: there is no recipe for {dataset!r} yet")
+        return recipe.config(**fields)
     return TrainConfig(**fields).validate()
 
 
