@@ -311,7 +311,7 @@ def cmd_stop(args, store: Store) -> int:
 
 
 # Modules adding subcommands: each has register(subparsers) -> {name: handler(args, store) -> exit code}.
-PLUGINS: tuple[str, ...] = ("lib.cli_predict", "lib.cli_evaluate")
+PLUGINS: tuple[str, ...] = ("lib.cli_predict", "lib.cli_evaluate", "lib.cli_dataset")
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 

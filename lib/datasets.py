@@ -86,10 +86,16 @@ BUILTIN: dict[str, DatasetInfo] = {
 
 
 def names() -> list[str]:
-    return list(BUILTIN)
+    from lib import custom_datasets  # late: custom_datasets imports this module
+
+    return list(BUILTIN) + custom_datasets.saved_names()
 
 
 def info(name: str) -> DatasetInfo:
+    from lib import custom_datasets
+
+    if name not in BUILTIN and custom_datasets.is_saved(name):
+        return custom_datasets.info(name)
     try:
         return BUILTIN[name]
     except KeyError:
@@ -148,6 +154,10 @@ def where_to_put(name: str, data_dir: str | None = None) -> str:
 @functools.lru_cache(maxsize=4)
 def load_raw(name: str, data_dir: str | None = None, allow_download: bool = True):
     """((x_train, y_train), (x_test, y_test)) as uint8 images (N, H, W, C) and int labels."""
+    if name not in BUILTIN:  # a saved custom dataset: lazy ImageFiles that stream from disk
+        from lib import custom_datasets
+
+        return custom_datasets.load_files(info(name).name)
     folder = locate(name, data_dir)
     if folder is not None:
         (xtr, ytr), (xte, yte) = _read_folder(name, folder)
@@ -239,6 +249,8 @@ class Prepared:
 
 def normalise(x: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] -> float32 [0, 1], the input every model here expects."""
+    if not isinstance(x, np.ndarray):
+        return x  # custom_datasets.ImageFiles: scaled as it streams (ImageFiles.decode)
     return x.astype(np.float32) / 255.0
 
 

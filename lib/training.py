@@ -62,13 +62,21 @@ def augmentation(config: TrainConfig, grey: bool):
 def make_dataset(x, y, batch_size, shuffle_seed=None, augment=None):
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    files = getattr(x, "paths", None)  # a custom dataset (ImageFiles): only file names are in memory
+    ds = tf.data.Dataset.from_tensor_slices((x if files is None else files, y))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if files is not None:  # decoded after the shuffle, as batches stream from disk
+        ds = ds.map(x.decode, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size)
     if augment is not None:
         ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def in_memory(x):
+    """Images as an array: a custom dataset's ImageFiles are decoded (for a small slice only)."""
+    return x.to_array() if hasattr(x, "to_array") else x
 
 
 # -- model -------------------------------------------------------------------
@@ -151,7 +159,7 @@ def train_run(store, run_id: str) -> dict:
         config.batch_size,
         len(data.x_train),
         initial_epoch,
-        val_slice=(data.x_val[:VAL_SLICE], data.y_val[:VAL_SLICE]),
+        val_slice=(in_memory(data.x_val[:VAL_SLICE]), data.y_val[:VAL_SLICE]),
         num_classes=data.info.num_classes,
     )
     callbacks = [streamer]
