@@ -15,6 +15,8 @@ import time
 
 import keras
 
+from lib import faults
+
 
 class StoreCallback(keras.callbacks.Callback):
     async_safe = True  # called from Keras's executor thread; state is guarded by a lock
@@ -78,6 +80,7 @@ class StoreCallback(keras.callbacks.Callback):
             self._seen, self._loss_sum, self._acc_sum = 0, 0.0, 0.0
 
     def on_train_batch_end(self, batch, logs=None):
+        faults.inject("oom")
         if not self.stopped and self.stop_file.exists():  # one stat() per batch
             self.stopped = True
             self.model.stop_training = True
@@ -150,6 +153,7 @@ class StoreCallback(keras.callbacks.Callback):
 
     def _save_checkpoints(self, logs):
         """last.keras every epoch (with optimizer state, for resume); best.keras on a new best."""
+        faults.inject("disk-full")
         self.model.save(self.store.model_path(self.run_id, "last"))
         score = logs.get("val_accuracy", logs.get("accuracy"))
         if score is not None and (self._best is None or score > self._best):

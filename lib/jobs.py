@@ -11,6 +11,7 @@ workers, and turns any worker that died without reporting into a `failed` run.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import subprocess
@@ -29,12 +30,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # -- the worker ------------------------------------------------------------
 def describe_error(exc: BaseException, batch_size: int | None = None) -> str:
-    """One line a user can act on; out-of-memory errors suggest a smaller batch."""
+    """One line a user can act on: out-of-memory suggests a smaller batch, a full disk says so."""
     text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
-    name = type(exc).__name__
-    if name == "ResourceExhaustedError" or "out of memory" in str(exc).lower() or isinstance(exc, MemoryError):
+    lowered = str(exc).lower()
+    if (
+        type(exc).__name__ == "ResourceExhaustedError"
+        or isinstance(exc, MemoryError)
+        or "out of memory" in lowered
+        or "oom when allocating" in lowered
+    ):
         half = f" (try {max(1, batch_size // 2)})" if batch_size else ""
         return f"Out of memory: use a smaller batch size{half} or a narrower model. [{text}]"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        return f"Could not write the run's files: the disk is full or the runs folder is not writable. [{text}]"
     return text
 
 
@@ -68,8 +76,9 @@ def worker_alive(pid: int | None, run_id: str) -> bool:
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if not cmdline:  # a zombie: dead, but its parent scheduler has yet to reap it and say why
-            return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+        if not cmdline:  # a zombie: dead, but a live parent scheduler may yet reap it and say why
+            state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].split()[:2]
+            return state == "Z" and int(ppid) != 1 and Path(f"/proc/{ppid}").exists()
     except OSError:
         return False
     return run_id.encode() in cmdline
@@ -86,8 +95,9 @@ def signal_name(code: int) -> str:
 class Scheduler:
     """Starts queued runs on free slots and reaps workers. Safe to run in several processes."""
 
-    def __init__(self, store: Store, slots: list[str] | None = None):
+    def __init__(self, store: Store, slots: list[str] | None = None, worker_module: str = "lib.jobs"):
         self.store = store
+        self.worker_module = worker_module  # the reliability tests swap in a trivial worker
         self.slots = slots or devices.worker_slots()
         self.children: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
@@ -123,7 +133,7 @@ class Scheduler:
         if run.slot != "cpu":
             env["CUDA_VISIBLE_DEVICES"] = run.slot
         log = open(self.store.run_dir(run.id) / "worker.log", "ab")
-        cmd = [sys.executable, "-m", "lib.jobs", run.id, "--runs-dir", str(self.store.root)]
+        cmd = [sys.executable, "-m", self.worker_module, run.id, "--runs-dir", str(self.store.root)]
         try:
             proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -38,3 +38,13 @@ def finetune(store: Store, run_id: str, owner: str | None = None, **changes) -> 
     config = parent.config.replace(**changes)
     config.extra = {**config.extra, "finetuned_from": run_id}
     return store.create_run(config.validate(), owner=owner, parent_id=run_id)
+
+
+def retry_with_half_batch(store: Store, run_id: str, owner: str | None = None) -> str:
+    """After an out-of-memory failure: the same settings with half the batch size, as a new run."""
+    run = store.get(run_id)
+    if run.config.batch_size < 2:
+        raise ConfigError("batch_size", "is already 1; choose a narrower model instead")
+    config = run.config.replace(batch_size=run.config.batch_size // 2)
+    config.extra = {**config.extra, "retry_of": run_id}
+    return store.create_run(config.validate(), owner=owner)
