@@ -53,11 +53,11 @@ def plan(entries: list[Entry], seed: int = 0) -> Plan:
     images = [e for e in entries if not e.problem and e.is_image]
     if not images:
         raise LayoutRefused("no images found (PNG, JPEG, BMP, GIF or WebP in one folder per class)")
-    images = _strip_common_top(images)
-    split_from_folders = any(e.parts[0].lower() == "train" for e in images)
+    layout = _strip_common_top([e.parts for e in images])  # paths as the layout sees them
+    split_from_folders = any(parts[0].lower() == "train" for parts in layout)
     placed = []  # (entry, split or None, class folder name)
-    for e in images:
-        split, rest = (SPLIT_FOLDERS.get(e.parts[0].lower()), e.parts[1:]) if split_from_folders else (None, e.parts)
+    for e, parts in zip(images, layout, strict=True):
+        split, rest = (SPLIT_FOLDERS.get(parts[0].lower()), parts[1:]) if split_from_folders else (None, parts)
         if split_from_folders and split is None:
             skipped.append((e.path, "outside the train/ and test/ folders"))
         elif len(rest) < 2:
@@ -82,12 +82,11 @@ def plan(entries: list[Entry], seed: int = 0) -> Plan:
     return Plan(names, items, skipped, split_from_folders)
 
 
-def _strip_common_top(images: list[Entry]) -> list[Entry]:
+def _strip_common_top(paths: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """`mydata/cats/x.png` -> `cats/x.png` when every image sits under the same single top folder."""
-    tops = {e.parts[0] for e in images}
-    if len(tops) == 1 and all(len(e.parts) >= 3 for e in images):
-        return [Entry(e.parts[1:], e.size, e.read, e.problem) for e in images]
-    return images
+    if len({p[0] for p in paths}) == 1 and all(len(p) >= 3 for p in paths):
+        return [p[1:] for p in paths]
+    return paths
 
 
 def _hold_out(items, seed: int):
