@@ -33,9 +33,12 @@ class StoreCallback(keras.callbacks.Callback):
         interval=0.25,
         val_slice=None,
         num_classes=None,
+        time_limit_s=None,
     ):
         super().__init__()
         self.val_slice, self.num_classes = val_slice, num_classes
+        self.time_limit_s = time_limit_s
+        self.time_limited = False
         self._initial_epoch = initial_epoch
         self.store, self.run_id = store, run_id
         self.epochs, self.steps, self.batch_size = epochs, steps_per_epoch, batch_size
@@ -47,6 +50,13 @@ class StoreCallback(keras.callbacks.Callback):
         self._best = None
 
     # -- helpers -------------------------------------------------------------
+    def _over_time(self) -> bool:
+        """The administrator's run-time limit (lib.access), stamped into the run's config."""
+        if not self.time_limit_s or time.perf_counter() - self._train_start < self.time_limit_s:
+            return False
+        self.time_limited = True
+        return True
+
     def _progress(self, phase, epoch, batch, **extra):
         elapsed = time.perf_counter() - self._train_start
         done = (epoch - self._initial_epoch) * self.steps + batch
@@ -81,7 +91,7 @@ class StoreCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         faults.inject("oom")
-        if not self.stopped and self.stop_file.exists():  # one stat() per batch
+        if not self.stopped and (self.stop_file.exists() or self._over_time()):  # one stat() per batch
             self.stopped = True
             self.model.stop_training = True
         now = time.perf_counter()

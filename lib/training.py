@@ -161,6 +161,7 @@ def train_run(store, run_id: str) -> dict:
         initial_epoch,
         val_slice=(in_memory(data.x_val[:VAL_SLICE]), data.y_val[:VAL_SLICE]),
         num_classes=data.info.num_classes,
+        time_limit_s=60 * config.extra["max_run_minutes"] if config.extra.get("max_run_minutes") else None,
     )
     callbacks = [streamer]
     if config.early_stopping_patience and val_ds is not None:
@@ -202,5 +203,8 @@ def train_run(store, run_id: str) -> dict:
         "test_size": len(data.x_test),
     }
     status = "stopped" if streamer.stopped else "completed"
-    store.finish(run_id, status, **results)
+    note = None
+    if streamer.time_limited:
+        note = f"Stopped at this server's time limit of {config.extra['max_run_minutes']:g} minutes."
+    store.finish(run_id, status, error=note, **results)
     return {"status": status, **results}

@@ -1,0 +1,67 @@
+"""Access control and administrator limits from secrets.toml."""
+
+import pytest
+
+from lib import access, training
+from lib.config import ConfigError, TrainConfig
+
+
+def write(tmp_path, text):
+    path = tmp_path / "secrets.toml"
+    path.write_text(text)
+    return path
+
+
+def test_no_secrets_means_an_open_server(tmp_path):
+    policy = access.load_policy(tmp_path / "missing.toml")
+    assert not policy.enabled and access.can_manage(policy, None, object())
+
+
+def test_policy_is_read_and_checked(tmp_path):
+    policy = access.load_policy(
+        write(tmp_path, '[convstudio]\npassword = "s3cret"\nadmins = ["ada"]\nmax_epochs = 10\nmax_run_minutes = 1.5\n')
+    )
+    assert policy.enabled and policy.admins == ("ada",) and policy.max_epochs == 10 and policy.max_run_minutes == 1.5
+    assert access.password_matches("s3cret", policy.password)
+    assert not access.password_matches("s3cre", policy.password) and not access.password_matches("", policy.password)
+    with pytest.raises(ConfigError, match="max_epochs"):
+        access.load_policy(write(tmp_path, "[convstudio]\nmax_epochs = -1\n"))
+    with pytest.raises(ConfigError, match="cannot be read"):
+        access.load_policy(write(tmp_path, "[convstudio\n"))
+    assert access.load_policy(write(tmp_path, "[auth]\nredirect_uri = 'x'\n")).oidc
+
+
+def test_only_owner_or_admin_may_manage_a_run(store, tmp_path):
+    policy = access.Policy(password="p", admins=("ada",))
+    run = store.get(store.create_run(TrainConfig(), owner="bob"))
+    assert access.can_manage(policy, "bob", run)
+    assert access.can_manage(policy, "ada", run)
+    assert not access.can_manage(policy, "eve", run)
+    assert not access.can_manage(policy, None, run)
+
+
+def test_limits_refuse_runs_naming_the_setting(store):
+    policy = access.Policy(password="p", max_epochs=5, max_queued_per_user=2)
+    with pytest.raises(ConfigError) as err:
+        access.check_submission(policy, store, "bob", TrainConfig(epochs=6))
+    assert err.value.field == "epochs"
+    for _ in range(2):
+        access.check_submission(policy, store, "bob", TrainConfig())
+        store.create_run(TrainConfig(), owner="bob")
+    with pytest.raises(ConfigError) as err:
+        access.check_submission(policy, store, "bob", TrainConfig())
+    assert err.value.field == "queue"
+    access.check_submission(policy, store, "carol", TrainConfig())  # others are not held back
+
+
+@pytest.mark.slow
+def test_the_run_time_limit_stops_a_run_and_says_why(store, tiny_data_dir):
+    config = access.stamp_limits(
+        access.Policy(max_run_minutes=0.05), TrainConfig(epochs=500, batch_size=8, data_dir=tiny_data_dir)
+    )
+    run_id = store.create_run(config)
+    store.claim_next(["cpu"])
+    training.train_run(store, run_id)
+    run = store.get(run_id)
+    assert run.status == "stopped" and "time limit of 0.05 minutes" in run.error
+    assert run.epochs_completed < 500 and store.model_path(run_id).exists()
