@@ -76,6 +76,15 @@ def folder(name: str) -> Path:
     return custom_root() / check_name(name)
 
 
+def server_folders() -> list[str]:
+    """Folders directly under the data root a user may import from (the saved datasets' own excluded)."""
+    try:
+        children = sorted(data_root().iterdir())
+    except OSError:
+        return []
+    return [p.name for p in children if p.is_dir() and p.name != "custom" and not p.name.startswith(".")]
+
+
 # -- the registry ------------------------------------------------------------------
 def saved_names() -> list[str]:
     """Names of the saved custom datasets, sorted; folders without a readable manifest are ignored."""
