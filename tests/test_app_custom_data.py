@@ -64,3 +64,14 @@ def test_server_folder_is_imported_from_the_data_root(root, tmp_path):
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert custom_datasets.saved_names() == ["photos"]
+
+
+def test_saved_dataset_is_shown_on_the_data_page_like_a_builtin(root, tmp_path):
+    custom_datasets.add("shapes", make_zip(tmp_path / "s.zip", class_members()))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    picker = at.selectbox(key=next(s.key for s in at.selectbox if s.label == "Dataset"))
+    assert "shapes" in picker.options and "MNIST handwritten digits" in picker.options[0]
+    picker.set_value("shapes").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Training images"] == "30" and shown["Image shape"] == "32 x 32 x 3"
