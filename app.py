@@ -19,6 +19,7 @@ get_scheduler()  # starts the one background scheduler of this server
 pages = {
     "Build": [
         st.Page("pages/data.py", title="Data", icon=":material/dataset:", default=True),
+        st.Page("pages/custom_data.py", title="Your images", icon=":material/upload_file:"),
         st.Page("pages/model.py", title="Model", icon=":material/account_tree:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     ],

@@ -331,4 +331,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy's: plugins raise lib.cli.CliError,
+    # which must be the same class that main() catches.
+    from lib.cli import main as lib_main
+
+    sys.exit(lib_main())
