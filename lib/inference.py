@@ -109,6 +109,11 @@ def forward(model):
     return fn
 
 
+def warm_up(model) -> None:
+    """Trace the forward pass once (a second or more) so that the first real prediction is fast."""
+    forward(model)(np.zeros((1, *model.input_shape[1:]), np.float32))
+
+
 def probabilities(model, batch: np.ndarray) -> np.ndarray:
     """Model inputs (N x H x W x C, or one H x W x C) -> N x classes probabilities."""
     x = np.asarray(batch, dtype=np.float32)

@@ -20,13 +20,15 @@ from ui.resources import get_store
 CANVAS_SIZE = 280  # 10x MNIST's 28 px: room to draw, and a stroke of ~18 px scales to MNIST's 2 px
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 GRID_COLUMNS = 2
-PREVIEW_PX = 140
+PREVIEW_PX = 140  # the model input is blown up to about this size, with hard pixel edges
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
 def cached_model(run_id: str, version: int, _path: str):
     """One loaded model per (run, file time): a stroke never reloads it, a retrained run does."""
-    return inference.load_model(_path, version)
+    model = inference.load_model(_path, version)
+    inference.warm_up(model)  # trace the forward pass now, under the spinner, not on the first stroke
+    return model
 
 
 def pick_run(store):
@@ -80,24 +82,28 @@ def show_result(item_key: str, prepared, prediction, model, info) -> None:
     height, width = info.input_shape[:2]
     scale = max(1, PREVIEW_PX // max(height, width))
     cols = st.columns(3)
-    cols[0].image(prepared.original, caption="Your image", width=PREVIEW_PX)
+    cols[0].image(prepared.original, caption="Your image", width="stretch")
     cols[1].image(
-        preprocess.input_preview(prepared.model_input, scale), caption=f"What the model sees ({height} x {width})"
+        preprocess.input_preview(prepared.model_input, scale),
+        caption=f"What the model sees ({height} x {width})",
+        width="stretch",
     )
     cols[2].image(
         explain.overlay(prepared.model_input, explanation.heat, scale),
         caption=f"{explanation.kind}: where it looked",
+        width="stretch",
     )
     st.plotly_chart(
         probability_figure(prediction, info.class_names), key=f"probs_{item_key}", config={"displayModeBar": False}
     )
 
 
-def predict_one(item_key: str, prepared, model, info) -> None:
-    start = time.perf_counter()
+def predict_one(item_key: str, prepared, model, info, started: float) -> None:
+    """Predict and show one image; `started` is when its decoding began, for the timing caption."""
     prediction = inference.predict(model, prepared.model_input, info.class_names)[0]
+    elapsed_ms = (time.perf_counter() - started) * 1000
     show_result(item_key, prepared, prediction, model, info)
-    st.caption(f"Predicted in {(time.perf_counter() - start) * 1000:.0f} ms on the server")
+    st.caption(f"Predicted in {elapsed_ms:.0f} ms on the server (decoding, preprocessing and the model)")
 
 
 # -- the three sources ------------------------------------------------------------------
@@ -107,7 +113,7 @@ def clear_canvas() -> None:
 
 def draw_tab(run, info, model) -> None:
     st.session_state.setdefault("canvas_version", 0)
-    left, right = st.columns([1, 2], gap="large")
+    left, right = st.columns([3, 4], gap="medium")  # the left column must hold the 280 px canvas
     with left:
         brush = st.slider("Brush width", 5, 40, 18, key="brush_width")
         canvas = st_canvas(
@@ -132,6 +138,7 @@ def draw_tab(run, info, model) -> None:
         if not data:
             st.info("Draw a digit on the canvas: the prediction appears when you lift the mouse.")
             return
+        started = time.perf_counter()
         try:
             prepared = preprocess.prepare_bytes(data, info.input_shape, run.config.dataset)
         except preprocess.EmptyImage:
@@ -140,7 +147,7 @@ def draw_tab(run, info, model) -> None:
         except preprocess.PreprocessError as exc:
             st.error(f"Cannot read the drawing: {exc}")
             return
-        predict_one("canvas", prepared, model, info)
+        predict_one("canvas", prepared, model, info, started)
 
 
 def upload_tab(run, info, model) -> None:
@@ -172,6 +179,7 @@ def camera_tab(run, info, model) -> None:
     shot = st.camera_input("Take a photo (a digit on paper works: dark ink is inverted)", key="predict_camera")
     if shot is None:
         return
+    started = time.perf_counter()
     try:
         prepared = preprocess.prepare_bytes(shot.getvalue(), info.input_shape, run.config.dataset)
     except preprocess.EmptyImage:
@@ -180,7 +188,7 @@ def camera_tab(run, info, model) -> None:
     except preprocess.PreprocessError as exc:
         st.error(f"Cannot use this photo: {exc}")
         return
-    predict_one("camera", prepared, model, info)
+    predict_one("camera", prepared, model, info, started)
 
 
 # -- the page ---------------------------------------------------------------------------
