@@ -26,6 +26,7 @@ pages = {
     "Use": [
         st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
         st.Page("pages/predict.py", title="Predict", icon=":material/draw:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     ],
 }
 page = st.navigation(pages)

@@ -1,0 +1,191 @@
+"""Evaluate: where a finished run's model is wrong, and what it has learned.
+
+Thin by design: ui.evaluate_parts caches the evaluation (lib.evaluation) and the
+model's insides (lib.explain) per run and model file time; lib.charts_eval draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lib import charts_eval, inference
+from lib.store import UnknownRun, check_run_id
+from ui import evaluate_parts as parts
+from ui.resources import get_store
+
+CELL_IMAGES = 24  # images shown for a clicked confusion-matrix cell
+MISTAKES = 12
+GALLERY_COLUMNS = 6
+
+
+def pick_run(store):
+    """A finished run with a model: ?run=ID when it is one, else the latest completed run."""
+    runs = [r for r in store.list_runs(list(inference.PREDICTABLE)) if store.model_path(r.id).is_file()]
+    if not runs:
+        return None
+    by_id = {r.id: r for r in runs}
+    wanted = st.query_params.get("run")
+    try:
+        wanted = check_run_id(wanted) if wanted else None
+    except UnknownRun:  # the URL is user input
+        wanted = None
+    if wanted in by_id:
+        default = list(by_id).index(wanted)
+    else:
+        default = next((i for i, r in enumerate(runs) if r.status == "completed"), 0)
+
+    def label(run_id):
+        r = by_id[run_id]
+        acc = f"{r.test_accuracy:.2%}" if r.test_accuracy is not None else "not tested"
+        return f"{r.id} · {r.dataset} · {r.architecture} · {acc}" + (" (stopped)" if r.status == "stopped" else "")
+
+    run_id = st.selectbox("Run", list(by_id), index=default, format_func=label, key="eval_run")
+    if st.query_params.get("run") != run_id:  # from the page body: a callback's URL change never reaches the browser
+        st.query_params["run"] = run_id  # so a reload or a shared link opens this run
+    return by_id[run_id]
+
+
+def confusion_section(data) -> None:
+    names = data["class_names"]
+    n = len(names)
+    if st.session_state.get("eval_cell_run") != run.id:  # another run: its classes, its cells
+        st.session_state["eval_cell_run"] = run.id
+        for key in ("eval_true", "eval_pred", "eval_clicked"):
+            st.session_state.pop(key, None)
+    chart, picker = st.columns([3, 1])
+    with chart:
+        normalised = st.toggle("Row-normalised (each row sums to 100%)", key="eval_normalised")
+        event = st.plotly_chart(
+            charts_eval.confusion_figure(data["confusion"], names, normalised, "Confusion matrix (test set)"),
+            on_select="rerun",
+            selection_mode="points",
+            key=f"eval_confusion_{run.id}",
+        )
+    clicked = charts_eval.cell_from_selection(event.selection if event else None)
+    if clicked and clicked != st.session_state.get("eval_clicked"):
+        st.session_state["eval_clicked"] = clicked  # a new click moves the pickers; an old one does not
+        st.session_state["eval_true"], st.session_state["eval_pred"] = clicked
+    if "eval_true" not in st.session_state:  # start on the most frequent confusion
+        off = np.asarray(data["confusion"]).copy()
+        np.fill_diagonal(off, -1)
+        worst = np.unravel_index(off.argmax(), off.shape) if off.max() > 0 else (0, 0)
+        st.session_state["eval_true"], st.session_state["eval_pred"] = int(worst[0]), int(worst[1])
+    with picker:
+        st.markdown("**Show the images of a cell**")
+        st.caption("Click a cell, or pick its classes here.")
+        true_class = st.selectbox("True class", range(n), format_func=lambda i: names[i], key="eval_true")
+        pred_class = st.selectbox("Predicted class", range(n), format_func=lambda i: names[i], key="eval_pred")
+    cell_images(data, true_class, pred_class)
+
+
+def cell_images(data, true_class: int, pred_class: int) -> None:
+    names = data["class_names"]
+    index = charts_eval.cell_indices(data["y_true"], data["y_pred"], true_class, pred_class)
+    index = index[np.argsort(-data["confidence"][index], kind="stable")][:CELL_IMAGES]
+    what = "classified right" if true_class == pred_class else f"predicted as {names[pred_class]}"
+    total = int(np.asarray(data["confusion"])[true_class, pred_class])
+    st.markdown(f"##### True {names[true_class]}, {what}: {total:,} test images")
+    if not total:
+        st.caption("No test image falls in this cell.")
+        return
+    images = [parts.test_image(run, i) for i in index]
+    parts.image_grid(images, [f"#{i} · {data['confidence'][i]:.0%}" for i in index])
+    if total > len(index):
+        st.caption(f"The {len(index)} the model was surest of.")
+
+
+def per_class_section(data) -> None:
+    table, bars = st.columns([2, 3])
+    table.dataframe(
+        pd.DataFrame(data["per_class"]),
+        hide_index=True,
+        key="eval_per_class",
+        column_config={
+            m: st.column_config.NumberColumn(m.replace("f1", "F1"), format="percent")
+            for m in ("precision", "recall", "f1")
+        },
+    )
+    bars.plotly_chart(charts_eval.per_class_figure(data["per_class"]), key="eval_per_class_bars")
+
+
+def mistakes_section(data) -> None:
+    names = data["class_names"]
+    mistakes = data["mistakes"][:MISTAKES]
+    if not mistakes:
+        st.success("No mistakes on the test set.")
+        return
+    columns = st.columns(GALLERY_COLUMNS)
+    for slot, m in enumerate(mistakes):
+        with columns[slot % GALLERY_COLUMNS].container(border=True):
+            parts.image_grid([parts.test_image(run, m["index"])], [f"#{m['index']}"], width=112)
+            st.markdown(f"true **{names[m['true']]}** · said **{names[m['predicted']]}**")
+            st.caption(parts.top3_text(m["top3"], names))
+
+
+def inside_section(data) -> None:
+    inside = parts.conv_summary(store, run.id, version)
+    if not inside["has_conv"] or inside["filters"] is None:
+        st.info(
+            f"This model ({run.architecture}) has no convolutional layers, so it has no filters or feature maps "
+            "to show. Try a CNN such as simple_cnn or lenet5."
+        )
+        return
+    st.plotly_chart(charts_eval.filters_figure(inside["filters"]), key="eval_filters")
+    st.markdown("##### Feature maps for one image")
+    source_col, layer_col = st.columns(2)
+    drawing = st.session_state.get(parts.LAST_DRAWING_KEY)
+    sources = ["A test image"]
+    if drawing and drawing.get("dataset") == run.config.dataset:
+        sources.append("My last drawing (Predict page)")
+    source = source_col.radio("Image", sources, horizontal=True, key="eval_source")
+    if source == sources[0]:
+        default = data["mistakes"][0]["index"] if data["mistakes"] else 0
+        index = source_col.number_input(
+            "Test image number", 0, len(data["y_true"]) - 1, default, step=1, key=f"eval_image_{run.id}"
+        )
+        image = parts.model_input(parts.test_image(run, index))
+        names = data["class_names"]
+        caption = f"#{index}: true {names[data['y_true'][index]]}, predicted {names[data['y_pred'][index]]}"
+    else:
+        image, caption = np.asarray(drawing["input"], dtype=np.float32), "your last drawing"
+    layers = inside["layers"]
+    layer = layer_col.selectbox(
+        "Layer",
+        range(len(layers)),
+        format_func=lambda i: f"{layers[i][0]} ({' x '.join(str(d) for d in layers[i][1])})",
+        key=f"eval_layer_{run.id}",
+    )
+    parts.image_grid([(np.clip(image, 0, 1) * 255).astype(np.uint8)], [caption], width=112)
+    maps = parts.layer_feature_maps(store, run.id, version, layer, image)
+    st.plotly_chart(charts_eval.feature_maps_figure(maps, layers[layer][0]), key="eval_feature_maps")
+
+
+# -- the page ---------------------------------------------------------------------------------
+st.title("Evaluate")
+store = get_store()
+run = pick_run(store)
+if run is None:
+    st.info("No finished run with a model yet. Train one on the **Train** page, then come back to evaluate it.")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
+    st.stop()
+
+version = parts.model_version(store, run.id)
+data = parts.evaluation_data(store, run.id, version)
+top = st.columns(3)
+top[0].metric("Test accuracy", f"{data['accuracy']:.2%}")
+top[1].metric("Test loss", f"{data['loss']:.4f}")
+top[2].metric("Test images", f"{len(data['y_true']):,}")
+
+# Only the open tab runs (on_change="rerun"): the model's insides load when someone looks at them.
+SECTIONS = {
+    "Confusion matrix": confusion_section,
+    "Per-class metrics": per_class_section,
+    "Most confident mistakes": mistakes_section,
+    "Inside the model": inside_section,
+}
+for tab, section in zip(st.tabs(list(SECTIONS), key="eval_section", on_change="rerun"), SECTIONS.values(), strict=True):
+    if tab.open:
+        with tab:
+            section(data)
