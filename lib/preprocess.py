@@ -59,7 +59,7 @@ GREY_RECIPES = {
 
 
 def recipe_for(dataset: str, size: int) -> GreyRecipe:
-    """Known datasets use their own recipe; another grey one is treated like MNIST."""
+    """Known datasets use their own recipe; an unnamed grey one (a bare drawing) is treated like MNIST."""
     return GREY_RECIPES.get(dataset) or GreyRecipe(box=max(1, round(size * 20 / 28)), centre_by_mass=True)
 
 
@@ -143,6 +143,10 @@ def to_model_input(image: Image.Image, input_shape, dataset: str = "") -> np.nda
     """A decoded image -> float32 HxWxC in [0, 1], the model's input; EmptyImage if nothing is there."""
     height, width, channels = input_shape
     rgb = flatten_alpha(image)
+    if channels == 1 and dataset and dataset not in GREY_RECIPES:
+        # a user's own grey dataset was stored as a plain centre crop (lib/dataset_import): match it
+        fitted = ImageOps.fit(rgb.convert("L"), (width, height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+        return (np.asarray(fitted, dtype=np.float32) / 255.0)[..., None]
     if channels == 1:
         grey = mnist_style(rgb, recipe_for(dataset, max(height, width)), (height, width))
         return (grey.astype(np.float32) / 255.0)[..., None]
