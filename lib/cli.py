@@ -75,7 +75,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--early-stopping", dest="early_stopping_patience", type=int, metavar="PATIENCE")
     p.add_argument("--seed", type=int)
     p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction)
-    p.add_argument("--steps-per-execution", type=int)
+    p.add_argument("--steps-per-execution", type=int, help="batches per compiled call; 0 = auto (default)")
+    p.add_argument("--multi-gpu", action=argparse.BooleanOptionalAction, help="one run across all visible GPUs")
     p.add_argument("--train-limit", type=int, help="train on this many images (stratified)")
     p.add_argument("--data-dir", default=None, help="holds mnist/, fashion-mnist/, ... ($CONVSTUDIO_DATA_DIR)")
     p.add_argument(
@@ -91,7 +92,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 TRAIN_FIELDS = (
     "dataset", "architecture", "epochs", "batch_size", "learning_rate", "lr_schedule", "optimizer",
     "weight_decay", "dropout", "batchnorm", "width", "validation_split", "early_stopping_patience",
-    "seed", "mixed_precision", "steps_per_execution", "train_limit",
+    "seed", "mixed_precision", "steps_per_execution", "train_limit", "multi_gpu",
 )  # fmt: skip
 
 

@@ -30,7 +30,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "augment_rotation": (0.0, 45.0),
     "augment_zoom": (0.0, 0.5),
     "weight_decay": (0.0, 0.1),
-    "steps_per_execution": (1, 1000),
+    "steps_per_execution": (0, 1000),
 }
 INT_FIELDS = {
     "epochs",
@@ -73,7 +73,8 @@ class TrainConfig:
     seed: int = 42
     mixed_precision: bool = False
     train_limit: int = 0  # 0 = the whole training split
-    steps_per_execution: int = 1
+    steps_per_execution: int = 0  # 0 = auto: enough steps per call that small models are not Python-bound
+    multi_gpu: bool = False  # one run across every visible GPU (tf.distribute.MirroredStrategy)
     data_dir: str | None = None
     extra: dict = field(default_factory=dict)  # free-form notes, e.g. the preset used
 
@@ -97,7 +98,7 @@ class TrainConfig:
             raise ConfigError("lr_schedule", f"must be one of {', '.join(LR_SCHEDULES)}")
         for name, (low, high) in LIMITS.items():
             _check_number(name, getattr(self, name), low, high, name in INT_FIELDS)
-        for name in ("batchnorm", "augment_flip", "mixed_precision"):
+        for name in ("batchnorm", "augment_flip", "mixed_precision", "multi_gpu"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, "must be true or false")
         if self.data_dir is not None and not isinstance(self.data_dir, str):

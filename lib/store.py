@@ -250,15 +250,22 @@ class Store:
         """
 
         def claim(db):
-            taken = {r[0] for r in db.execute("SELECT slot FROM runs WHERE status IN ('running', 'stopping')")}
+            taken = set()
+            for (slot,) in db.execute("SELECT slot FROM runs WHERE status IN ('running', 'stopping')"):
+                taken.update((slot or "").split(","))  # a multi-GPU run holds "0,1,..."
             free = [s for s in slots if s not in taken]
-            row = db.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            row = db.execute("SELECT id, config FROM runs WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
             if not free or row is None:
                 return None
+            slot = free[0]
+            if json.loads(row["config"]).get("multi_gpu") and len(slots) > 1:
+                if len(free) < len(slots):
+                    return None  # it waits for every GPU; runs behind it wait too, to keep the order
+                slot = ",".join(slots)
             db.execute(
                 "UPDATE runs SET status = 'running', started = COALESCE(started, ?), slot = ?, pid = NULL,"
                 " error = NULL, progress = ? WHERE id = ? AND status = 'queued'",
-                (time.time(), free[0], json.dumps({"phase": "starting"}), row["id"]),
+                (time.time(), slot, json.dumps({"phase": "starting"}), row["id"]),
             )
             return row["id"]
 

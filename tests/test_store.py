@@ -122,3 +122,18 @@ def test_writes_retry_while_another_process_holds_the_lock(store):
     store.update_progress(run_id, {"phase": "training"})
     assert time.time() - start >= 0.9  # it waited for the lock instead of failing
     assert store.get(run_id).progress == {"phase": "training"}
+
+
+def test_a_multi_gpu_run_waits_for_every_gpu_and_holds_them_all(store):
+    single = make(store)
+    wide = make(store, multi_gpu=True)
+    after = make(store)
+    gpus = ["0", "1"]
+    assert store.claim_next(gpus).id == single  # on GPU 0
+    assert store.claim_next(gpus) is None  # the multi-GPU run waits for GPU 0; the run behind it waits too
+    store.finish(single, "completed")
+    claimed = store.claim_next(gpus)
+    assert claimed.id == wide and claimed.slot == "0,1"
+    assert store.claim_next(gpus) is None  # every GPU is taken
+    store.finish(wide, "completed")
+    assert store.claim_next(gpus).id == after
