@@ -30,7 +30,7 @@ def confusion_figure(counts, class_names, normalised: bool = False, title: str =
 
     Plotly heat maps report no clicked cell to Streamlit (streamlit#8760), so an
     invisible square marker sits on every cell: clicking a cell selects its
-    marker, whose customdata is (true, predicted, count). See cell_from_selection.
+    marker at (predicted, true). See cell_from_selection.
     """
     counts = np.asarray(counts)
     n = len(class_names)
@@ -78,15 +78,14 @@ def confusion_figure(counts, class_names, normalised: bool = False, title: str =
 def cell_from_selection(selection) -> tuple[int, int] | None:
     """(true, predicted) of the cell clicked on confusion_figure, from st.plotly_chart's selection; else None.
 
-    With several points (a box drag), the last one wins: one cell's images are shown at a time.
+    A point's x is the predicted class and y the true class (the axes count classes
+    from 0). With several points (a box drag), the last one wins: one cell at a time.
     """
     points = (selection or {}).get("points") or []
     for point in reversed(points):
-        data = point.get("customdata")
-        if data is not None and len(data) >= 2:
-            return int(data[0]), int(data[1])
-        if point.get("curve_number") == 1 and "x" in point and "y" in point:
-            return int(point["y"]), int(point["x"])
+        x, y = point.get("x"), point.get("y")
+        if isinstance(x, int | float) and isinstance(y, int | float):
+            return int(round(y)), int(round(x))
     return None
 
 
