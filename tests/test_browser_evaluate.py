@@ -1,4 +1,4 @@
-"""The Evaluate page in Chromium: accuracy, the confusion heat map, a real click on one of its cells."""
+"""The Evaluate page in Chromium: accuracy, the confusion heat map, a real click on a cell, the model's insides."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ def test_evaluate_shows_accuracy_and_a_clickable_heat_map(tmp_path, browser, tra
         images.first.wait_for()
         assert images.count() >= min(24, count)
         page.screenshot(path=screenshots_dir / "evaluate.png", full_page=True)
+
+        # inside the model: the first layer's filters and one layer's feature maps, as pictures
+        page.get_by_role("tab", name="Inside the model").click()
+        page.locator(".js-plotly-plot .gtitle", has_text="First-layer filters").wait_for(timeout=90_000)
+        page.locator(".js-plotly-plot .gtitle", has_text="channels").wait_for()
+        page.screenshot(path=screenshots_dir / "evaluate-inside.png", full_page=True)
     except Exception:
         page.screenshot(path=screenshots_dir / "evaluate-failure.png")
         raise
