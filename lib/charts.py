@@ -76,7 +76,13 @@ def batch_loss_figure(rows: list[dict], weight: float = 0.8) -> go.Figure:
     return _layout(fig, "Batch loss", "step", "loss")
 
 
-def epoch_figure(epochs: list[dict], metric: str = "loss") -> go.Figure:
+def _epoch_axis(fig: go.Figure, planned: int | None) -> None:
+    """Show the whole planned run from the start, so curves grow into a fixed frame."""
+    if planned:
+        fig.update_xaxes(range=[0.5, planned + 0.5], dtick=1 if planned <= 20 else None)
+
+
+def epoch_figure(epochs: list[dict], metric: str = "loss", planned: int | None = None) -> go.Figure:
     """Train and validation curves of one metric ('loss' or 'accuracy') per epoch."""
     if metric not in ("loss", "accuracy"):
         raise ValueError("metric must be 'loss' or 'accuracy'")
@@ -87,24 +93,28 @@ def epoch_figure(epochs: list[dict], metric: str = "loss") -> go.Figure:
     if any(v is not None for v in val):
         fig.add_scatter(x=x, y=val, name="validation", line=dict(color=VAL_COLOUR))
     fig.update_traces(mode="lines+markers")
-    fig.update_xaxes(dtick=1 if len(x) <= 20 else None)
+    _epoch_axis(fig, planned or len(x))
+    if metric == "accuracy":
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return _layout(fig, f"Epoch {metric}", "epoch", metric)
 
 
-def learning_rate_figure(epochs: list[dict]) -> go.Figure:
+def learning_rate_figure(epochs: list[dict], planned: int | None = None) -> go.Figure:
     x = [e["epoch"] for e in epochs]
     fig = go.Figure(go.Scatter(x=x, y=_finite(e.get("learning_rate") for e in epochs), mode="lines+markers"))
-    fig.update_yaxes(exponentformat="e")
+    _epoch_axis(fig, planned or len(x))
+    fig.update_yaxes(type="log", exponentformat="e")  # schedules span decades
     return _layout(fig, "Learning rate", "epoch", "learning rate")
 
 
-def throughput_figure(epochs: list[dict], live: float | None = None) -> go.Figure:
+def throughput_figure(epochs: list[dict], live: float | None = None, planned: int | None = None) -> go.Figure:
     """Images per second per finished epoch, and the running epoch's current rate as one faint bar."""
     x = [e["epoch"] for e in epochs]
     y = _finite(e.get("images_per_second") for e in epochs)
     fig = go.Figure(go.Bar(x=x, y=y, name="finished epochs", marker_color=TRAIN_COLOUR))
     if live:
         fig.add_bar(x=[len(epochs) + 1], y=[live], name="this epoch", marker_color=TRAIN_COLOUR, opacity=0.4)
+    _epoch_axis(fig, planned or len(x) + (1 if live else 0))
     return _layout(fig, "Images per second", "epoch", "images / s")
 
 

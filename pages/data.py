@@ -3,8 +3,9 @@
 import streamlit as st
 
 from lib import charts, datasets
-from ui import cached, state, widgets
+from ui import cached, frame, state, widgets
 
+frame.ensure()  # a deep link right after a server restart must still get app.py's frame
 st.title("Data")
 widgets.begin()
 data_dir = state.values().get("data_dir")

@@ -4,8 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from lib import datasets, models
-from ui import cached, state, widgets
+from ui import cached, frame, state, widgets
 
+frame.ensure()  # a deep link right after a server restart must still get app.py's frame
 st.title("Model")
 widgets.begin()
 settings = state.values()

@@ -7,9 +7,10 @@ import streamlit as st
 
 from lib import charts
 from lib.store import STATUSES, UnknownRun
-from ui import sidebar, state
+from ui import frame, sidebar, state
 from ui.resources import get_store
 
+frame.ensure()  # a deep link right after a server restart must still get app.py's frame
 SELECTED = "cs_runs_selected"  # run ids; survives reruns, unlike the table's row positions
 SHOWN = "cs_runs_shown"
 CONFIRM = "cs_runs_confirm_delete"
@@ -55,7 +56,7 @@ def _train_again(run_id: str) -> None:
 
 
 def _watch(run_id: str) -> None:
-    state.watch_run(run_id)
+    state.remember_run(run_id)
     st.session_state["cs_goto_train"] = True
 
 

@@ -6,9 +6,10 @@ import streamlit as st
 
 from lib import datasets, models
 from lib.config import OPTIMIZERS, ConfigError
-from ui import cached, live, state, widgets
+from ui import cached, frame, live, state, widgets
 from ui.resources import get_store
 
+frame.ensure()  # a deep link right after a server restart must still get app.py's frame
 st.title("Train")
 store = get_store()
 widgets.begin()
@@ -71,19 +72,27 @@ def _cross_checks() -> dict[str, str]:
     return found
 
 
-def _start(config) -> None:
+def _start() -> None:
+    state.sync_from_widgets()  # a value typed just before the click counts
+    problems = state.errors(_cross_checks())
+    if problems:
+        st.session_state["cs_start_error"] = "; ".join(f"{f.replace('_', ' ')}: {m}" for f, m in problems.items())
+        return
     owner = st.session_state.setdefault("cs_owner", uuid.uuid4().hex[:8])
     try:
-        run_id = store.create_run(config, owner=owner)
+        run_id = store.create_run(state.config(), owner=owner)
     except ConfigError as exc:  # validation is repeated by the store; show it, never a traceback
         st.session_state["cs_start_error"] = f"{exc.field}: {exc.message}"
         return
     st.session_state.pop("cs_start_error", None)
-    state.watch_run(run_id)
+    state.remember_run(run_id)
 
 
-_summary_line()
-with st.container(border=True):
+run_id = state.current_run_id(store)
+watching_active = bool(run_id) and not store.get(run_id).is_finished
+# while a run trains, its charts matter more than the knobs: fold them away
+with st.expander("Settings for the next run", expanded=not watching_active, icon=":material/tune:"):
+    _summary_line()
     _settings()
     errors = state.errors(_cross_checks())
     for message in widgets.show_errors(errors):
@@ -94,15 +103,13 @@ with st.container(border=True):
         icon=":material/play_arrow:",
         disabled=bool(errors),
         on_click=_start,
-        args=(None if errors else state.config(),),
         key="start",
     )
-    if st.session_state.get("cs_start_error"):
-        st.error(st.session_state["cs_start_error"])
+    if message := st.session_state.pop("cs_start_error", None):
+        st.error(message, icon=":material/error:")
 
-run_id = state.current_run_id(store)
 if run_id:
-    state.watch_run(run_id)  # keep ?run= in the URL after a page change cleared it
+    state.show_run_in_url(run_id)  # also after a page change cleared the URL
     live.show(store, run_id)
 else:
     st.info("No run yet: set the knobs above and press **Start training**. Past runs are on the Runs page.")

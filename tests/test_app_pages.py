@@ -131,8 +131,8 @@ def test_start_enqueues_the_settings_and_shows_the_queue_place(env, store):
     at = open_page("pages/train.py")
     at.number_input(key="w_epochs").set_value(3).run()
     at.number_input(key="w_batch_size").set_value(32).run()
-    at.selectbox(key="w_optimizer").set_value("sgd").run()
-    at.button(key="start").click().run()
+    at.selectbox(key="w_optimizer").set_value("sgd")
+    at.button(key="start").click().run()  # typed and clicked at once: the new value must count
     queued = store.queue()
     assert len(queued) == 1
     config = queued[0].config

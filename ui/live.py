@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import charts
-from lib.store import Run, Store
+from lib.store import Run, Store, UnknownRun
 from ui import sidebar
 
 BUFFER_KEY = "cs_batch_buffer"
@@ -39,9 +39,22 @@ def batch_rows(store: Store, run_id: str) -> list[dict]:
     return buffer["rows"]
 
 
+def describe(run: Run) -> str:
+    """The run's own settings (not the session's, which may have changed since it started)."""
+    c = run.config
+    images = f"{c.train_limit:,} images" if c.train_limit else "all images"
+    epochs = f"{c.epochs} epoch" + ("" if c.epochs == 1 else "s")
+    return (
+        f"{c.architecture} on {c.dataset} · {epochs} · batch {c.batch_size} · {c.optimizer} lr {c.learning_rate:g}"
+        f" · dropout {c.dropout:g}{' · BatchNorm' if c.batchnorm else ''} · {images}"
+        f"{' · augmented' if c.augments else ''}{' · on ' + run.device if run.device else ''}"
+    )
+
+
 def _header(store: Store, run: Run) -> None:
     icon = STATUS_ICONS.get(run.status, "")
     st.markdown(f"### {icon} Run `{run.id}` · {run.status}")
+    st.caption(describe(run))
     if run.status == "queued":
         position = store.queue_position(run.id)
         busy = ", ".join(sidebar.run_label(r) for r in store.active()) or "nothing yet"
@@ -51,7 +64,8 @@ def _header(store: Store, run: Run) -> None:
         st.progress(done, text=text)
     elif run.status == "completed" and run.test_accuracy is not None:
         seconds = sidebar.format_seconds(run.duration or 0)
-        st.success(f"Test accuracy **{run.test_accuracy:.2%}** after {run.epochs_completed} epochs ({seconds}).")
+        epochs = f"{run.epochs_completed} epoch" + ("" if run.epochs_completed == 1 else "s")
+        st.success(f"Test accuracy **{run.test_accuracy:.2%}** after {epochs} ({seconds}).")
     if run.error:
         (st.error if run.status == "failed" else st.warning)(run.error)
     if run.status in ("queued", "running"):
@@ -62,17 +76,22 @@ def _charts(store: Store, run: Run) -> None:
     epochs = store.epochs(run.id)
     rows = batch_rows(store, run.id)
     live_rate = (run.progress or {}).get("images_per_second") if run.is_active else None
+    planned = run.config.epochs
     top = st.columns(2)
     top[0].plotly_chart(charts.batch_loss_figure(rows), key="chart_batch_loss")
-    top[1].plotly_chart(charts.epoch_figure(epochs, "loss"), key="chart_epoch_loss")
+    top[1].plotly_chart(charts.epoch_figure(epochs, "loss", planned), key="chart_epoch_loss")
     bottom = st.columns(3)
-    bottom[0].plotly_chart(charts.epoch_figure(epochs, "accuracy"), key="chart_epoch_accuracy")
-    bottom[1].plotly_chart(charts.learning_rate_figure(epochs), key="chart_learning_rate")
-    bottom[2].plotly_chart(charts.throughput_figure(epochs, live_rate), key="chart_throughput")
+    bottom[0].plotly_chart(charts.epoch_figure(epochs, "accuracy", planned), key="chart_epoch_accuracy")
+    bottom[1].plotly_chart(charts.learning_rate_figure(epochs, planned), key="chart_learning_rate")
+    bottom[2].plotly_chart(charts.throughput_figure(epochs, live_rate, planned), key="chart_throughput")
 
 
 def _view(store: Store, run_id: str, was_active: bool) -> None:
-    run = store.get(run_id)
+    try:
+        run = store.get(run_id)
+    except UnknownRun:  # deleted from another browser while this one watched it
+        st.warning(f"Run `{run_id}` was deleted.")
+        return
     _header(store, run)
     if run.status != "queued":
         _charts(store, run)
@@ -82,5 +101,8 @@ def _view(store: Store, run_id: str, was_active: bool) -> None:
 
 def show(store: Store, run_id: str) -> None:
     """Draw the run; refresh every second while it is queued or training, then stop refreshing."""
-    active = not store.get(run_id).is_finished
+    try:
+        active = not store.get(run_id).is_finished
+    except UnknownRun:
+        active = False
     st.fragment(run_every=1.0 if active else None)(_view)(store, run_id, active)

@@ -38,6 +38,19 @@ def update(**changes) -> None:
     values().update(changes)
 
 
+def sync_from_widgets() -> None:
+    """Copy the bound widgets' latest values into the config.
+
+    For callbacks: a click arrives together with any value typed just before
+    it, and the callback runs before the widgets are drawn again.
+    """
+    data = values()
+    for key in list(st.session_state):
+        field = str(key).removeprefix(WIDGET_PREFIX)
+        if str(key).startswith(WIDGET_PREFIX) and field in data:
+            data[field] = st.session_state[key]
+
+
 def choose(**changes) -> None:
     """Change settings from a button callback so the bound widgets show the new values too."""
     update(**changes)
@@ -96,10 +109,21 @@ def current_run_id(store) -> str | None:
     return None
 
 
-def watch_run(run_id: str | None) -> None:
-    """Make run_id this session's current run, and put it in the URL so a reload finds it."""
+def remember_run(run_id: str | None) -> None:
+    """Make run_id this session's current run. Safe in callbacks (see show_run_in_url)."""
     st.session_state[RUN_KEY] = run_id
-    if run_id and st.query_params.get("run") != run_id:
+
+
+def show_run_in_url(run_id: str) -> None:
+    """Put ?run=ID in the address bar so a reload finds the run.
+
+    Call from the page body, not a callback: a URL change made in a callback
+    does not reach the browser, while the server believes it did.
+    """
+    remember_run(run_id)
+    if st.query_params.get("run") != run_id:
         st.query_params["run"] = run_id
-    elif "run" in st.query_params:
-        del st.query_params["run"]
+
+
+# The name other pages (Evaluate) call; remembering is all a callback can do reliably.
+watch_run = remember_run

@@ -1,0 +1,164 @@
+"""The whole dashboard in Debian's Chromium: pick data, look at the model, train, reload, compare.
+
+Real MNIST from ../shared/data when present, else Fashion-MNIST from Debian.
+Trains simple_cnn for one epoch on 3,000 images through the UI and the real
+scheduler and worker; batch size 4 keeps the run long enough (~15 s on two
+cores, after the worker's start) to reload the page in the middle of it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from lib.config import TrainConfig
+from lib.store import Store
+from tests.conftest import FASHION_DEBIAN, ROOT, SHARED_DATA, SHARED_MNIST, start_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+TRAIN_LIMIT = 3000
+VIEWPORT = {"width": 1400, "height": 1900}  # Streamlit scrolls inside the page: a tall window shows it all
+PLOTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(g => ({
+    title: ((g.layout && g.layout.title && g.layout.title.text) || '').replace(/<[^>]+>/g, ''),
+    points: (g.data || []).map(t => (t.x || []).length)}))"""
+
+
+def pick_data() -> tuple[str | None, str, str]:
+    """(data dir, dataset title, dataset name): the shared MNIST sample, else Debian's Fashion-MNIST."""
+    forced = os.environ.get("CONVSTUDIO_BROWSER_DATASET")  # to exercise the fallback where ../shared exists
+    if forced != "fashion_mnist" and (SHARED_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        return str(SHARED_DATA), "MNIST handwritten digits", "mnist"
+    if not (FASHION_DEBIAN / "train-images-idx3-ubyte.gz").is_file():
+        pytest.fail("neither ../shared/data/mnist nor Debian's dataset-fashion-mnist is installed")
+    return None, "Fashion-MNIST", "fashion_mnist"
+
+
+def settle(page) -> None:
+    """Wait until the script rerun a widget started has finished (the 'Running...' widget goes)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+
+
+def set_number(page, label: str, value) -> None:
+    field = page.get_by_role("spinbutton", name=label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    settle(page)
+    assert field.input_value() == str(value), f"{label} did not take {value}"
+
+
+def plot(page, title: str) -> dict | None:
+    """The freshest Plotly chart with this title (a redraw can briefly leave the old one)."""
+    found = [p for p in page.evaluate(PLOTS) if p["title"] == title]
+    return found[-1] if found else None
+
+
+def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, browser, screenshots_dir):
+    data_dir, title, name = pick_data()
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    store = Store(runs_dir)
+    proc, url = start_app(runs_dir, data_dir)
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(60_000)
+    try:
+        # -- Data -------------------------------------------------------------
+        page.goto(url)
+        page.get_by_role("combobox", name="Dataset").wait_for()
+        if name != "mnist":  # MNIST, the default, is then missing: the page says where to put it
+            page.get_by_text("Put these files").wait_for()
+            page.get_by_role("combobox", name="Dataset").click()
+            page.get_by_role("option", name=title).click()
+        page.get_by_text("Training images", exact=True).wait_for()
+        set_number(page, "Use at most this many training images (0 = all)", TRAIN_LIMIT)
+        page.get_by_text("Images per class").first.wait_for()
+        page.screenshot(path=screenshots_dir / "data.png")
+
+        # -- Model ------------------------------------------------------------
+        page.get_by_role("link", name="Model", exact=True).click()
+        page.get_by_text("Parameters", exact=True).wait_for()
+        page.get_by_text("693,962", exact=True).wait_for()  # simple_cnn on 28x28x1, 10 classes
+        page.screenshot(path=screenshots_dir / "model.png")
+
+        # -- Train ------------------------------------------------------------
+        page.get_by_role("link", name="Train", exact=True).click()
+        set_number(page, "Epochs", 1)
+        set_number(page, "Batch size", 4)
+        page.get_by_role("button", name="Start training").click()
+
+        run = wait_for(lambda: next(iter(store.list_runs()), None), "the run to be created", 10)
+        assert (run.config.dataset, run.config.architecture, run.config.epochs) == (name, "simple_cnn", 1)
+        assert (run.config.batch_size, run.config.train_limit) == (4, TRAIN_LIMIT)
+        page.get_by_text(f"{run.id} · running").wait_for(timeout=30_000)
+        wait_for(lambda: page.url.endswith(f"/train?run={run.id}"), "the run id in the URL", 10)
+
+        # a reload (or a closed tab) does not touch the run; the URL brings it back
+        assert store.get(run.id).status == "running"
+        page.reload()
+        page.get_by_text(f"{run.id} · running").wait_for(timeout=30_000)
+        first = wait_for(lambda: (plot(page, "Batch loss") or {}).get("points", [0])[0], "batch points", 60)
+        later = wait_for(
+            lambda: p if (p := (plot(page, "Batch loss") or {}).get("points", [0])[0]) > first else None,
+            "the batch-loss chart to grow",
+            30,
+        )
+        assert later > first
+        page.screenshot(path=screenshots_dir / "train-running.png")
+        shutil.copy(screenshots_dir / "train-running.png", ROOT / "docs" / "screenshot-train.png")
+
+        page.get_by_text(f"{run.id} · completed").wait_for(timeout=90_000)
+        page.get_by_text("Test accuracy").first.wait_for()
+        finished = store.get(run.id)
+        assert finished.status == "completed" and finished.test_accuracy > 0.5
+        wait_for(lambda: (plot(page, "Epoch accuracy") or {}).get("points") == [1, 1], "the epoch point", 10)
+        page.screenshot(path=screenshots_dir / "train-completed.png")
+
+        # -- Runs -------------------------------------------------------------
+        page.get_by_role("link", name="Runs", exact=True).click()
+        page.get_by_text("1 of 1 runs").wait_for()
+        page.screenshot(path=screenshots_dir / "runs.png")
+
+        # -- Predict (owned by another page; only that it opens) -----------------------
+        page.get_by_role("link", name="Predict", exact=True).click()
+        page.get_by_role("heading", name="Predict").first.wait_for()
+        page.screenshot(path=screenshots_dir / "predict.png")
+    except Exception:
+        page.screenshot(path=screenshots_dir / "failure.png")  # what the user would have seen
+        raise
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def wait_for(probe, what: str, seconds: float):
+    """Poll probe() until it returns something truthy; fail naming what never came."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {seconds:g} s waiting for {what}")
+
+
+def test_a_deep_link_to_a_run_works_on_a_freshly_started_server(tmp_path, browser, tiny_data_dir):
+    """A reload right after a server restart: the first request is /train?run=ID, not the home page."""
+    runs_dir = tmp_path / "runs"
+    store = Store(runs_dir)
+    run_id = store.create_run(TrainConfig(data_dir=tiny_data_dir))
+    store.request_stop(run_id)  # a finished run: nothing for the scheduler to start
+    proc, url = start_app(runs_dir, tiny_data_dir)
+    page = browser.new_page(viewport=VIEWPORT)
+    try:
+        page.goto(f"{url}/train?run={run_id}")
+        page.get_by_text(f"{run_id} · stopped").wait_for(timeout=30_000)
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_text("Server", exact=True).wait_for()  # app.py's frame, not the bare page
+        assert sidebar.get_by_role("link", name="Train", exact=True).is_visible()
+        assert not sidebar.get_by_text("custom data", exact=True).count()  # no file-list navigation
+    finally:
+        proc.terminate()
+        proc.wait(10)
