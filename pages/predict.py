@@ -148,6 +148,8 @@ def draw_tab(run, info, model) -> None:
             st.error(f"Cannot read the drawing: {exc}")
             return
         predict_one("canvas", prepared, model, info, started)
+        # kept for the Evaluate page's feature maps ("My last drawing")
+        st.session_state["cs_last_drawing"] = {"dataset": run.config.dataset, "input": prepared.model_input}
 
 
 def upload_tab(run, info, model) -> None:
