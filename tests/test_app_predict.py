@@ -85,6 +85,8 @@ def test_a_drawing_gets_a_prediction_chart_and_pictures(monkeypatch, trained_run
     assert any(c.startswith("Predicted in") for c in captions)
     images = at.get("image")
     assert len(images) == 3  # the drawing, the 28x28 model input, the Grad-CAM overlay
+    kept = at.session_state["cs_last_drawing"]  # for Evaluate's "My last drawing" feature maps
+    assert kept["dataset"] == "mnist" and kept["input"].shape == (28, 28, 1)
 
 
 def test_an_empty_canvas_is_not_predicted(monkeypatch, trained_run):
