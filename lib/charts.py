@@ -119,13 +119,17 @@ def throughput_figure(epochs: list[dict], live: float | None = None, planned: in
 
 
 # -- comparing runs --------------------------------------------------------------
-def overlay_figure(curves: dict[str, list[dict]], metric: str = "val_accuracy") -> go.Figure:
+def overlay_figure(curves: dict[str, list[dict]], metric: str = "val_accuracy", title: str | None = None) -> go.Figure:
     """One line per run (label -> its epoch rows) for one epoch metric."""
     fig = go.Figure()
     for label, epochs in curves.items():
         y = _finite(e.get(metric) for e in epochs)
         fig.add_scatter(x=[e["epoch"] for e in epochs], y=y, name=label, mode="lines+markers")
-    return _layout(fig, metric.replace("_", " ").capitalize(), "epoch", metric)
+    _epoch_axis(fig, max((len(e) for e in curves.values()), default=0))
+    if metric.endswith("accuracy"):
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    title = title or metric.replace("_", " ").capitalize()
+    return _layout(fig, title, "epoch", title.split()[-1])
 
 
 # -- data ------------------------------------------------------------------------

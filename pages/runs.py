@@ -142,4 +142,5 @@ metric = st.segmented_control("Compare", list(METRICS), format_func=METRICS.get,
 curves = {}
 for run in (r for r in runs if r.id in selected):
     curves[sidebar.run_label(run)] = store.epochs(run.id)
-st.plotly_chart(charts.overlay_figure(curves, metric or "val_accuracy"), key="overlay")
+metric = metric or "val_accuracy"
+st.plotly_chart(charts.overlay_figure(curves, metric, METRICS[metric].capitalize()), key="overlay")

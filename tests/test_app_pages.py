@@ -7,10 +7,13 @@ straight into the store, and one run that really trained (trained_run).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.config import TrainConfig
+from lib.store import Store
 from tests.conftest import ROOT
 
 TIMEOUT = 90  # the Model page imports TensorFlow on its first run
@@ -248,3 +251,54 @@ def test_sidebar_shows_device_the_running_run_and_the_queue(env, tiny_data_dir, 
     assert any("CPU" in c.value for c in side.caption)
     assert any(running[-6:] in str(p.proto.text) and "epoch 2/5" in str(p.proto.text) for p in side.get("progress"))
     assert any(c.value.startswith("1. lenet5 on mnist") and waiting[-6:] in c.value for c in side.caption)
+
+
+def test_an_out_of_range_value_never_reaches_a_run(env, store):
+    at = open_page("pages/train.py")
+    at.number_input(key="w_learning_rate").set_value(5.0).run()  # past the widget's maximum of 1
+    assert not at.exception
+    assert 1e-6 <= at.number_input(key="w_learning_rate").value <= 1.0  # Streamlit refuses it
+    at.button(key="start").click().run()
+    assert store.queue()[0].config.learning_rate <= 1.0
+
+
+def test_two_sessions_see_their_own_runs_and_the_shared_queue(env, store):
+    first, second = open_page("pages/train.py"), open_page("pages/train.py")
+    first.button(key="start").click().run()
+    second.number_input(key="w_epochs").set_value(2)
+    second.button(key="start").click().run()
+    mine, theirs = [r.id for r in store.queue()]
+    assert any(mine in m.value for m in first.markdown) and not any(theirs in m.value for m in first.markdown)
+    assert any(theirs in m.value for m in second.markdown) and "place **2**" in second.info[0].value
+    second.run()  # the sidebar lists both, and marks the session's own
+    queue = [c.value for c in second.sidebar.caption if c.value[:2] in ("1.", "2.")]
+    assert len(queue) == 2 and queue[1].endswith("(yours)") and not queue[0].endswith("(yours)")
+
+
+def test_a_gpu_server_shows_the_gpu_and_offers_mixed_precision(env, tmp_path, monkeypatch):
+    from ui import cached
+
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho '0, NVIDIA H100 80GB HBM3, 1024, 81559'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    cached.device.clear()
+    try:
+        at = open_page("pages/train.py")
+        bars = [str(p.proto.text) for p in at.sidebar.get("progress")]
+        assert any("NVIDIA H100 80GB HBM3: 1,024/81,559 MiB" in b for b in bars)
+        at.toggle(key="w_mixed_precision").set_value(True).run()
+        at.button(key="start").click().run()
+    finally:
+        cached.device.clear()
+    assert Store(env).queue()[0].config.mixed_precision is True
+
+
+def test_no_mixed_precision_switch_without_a_gpu(env, monkeypatch):
+    from ui import cached
+
+    monkeypatch.setenv("CONVSTUDIO_FORCE_CPU", "1")
+    cached.device.clear()
+    at = open_page("pages/train.py")
+    assert "w_mixed_precision" not in [t.key for t in at.toggle]

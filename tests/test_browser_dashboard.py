@@ -81,6 +81,9 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         page.get_by_role("link", name="Model", exact=True).click()
         page.get_by_text("Parameters", exact=True).wait_for()
         page.get_by_text("693,962", exact=True).wait_for()  # simple_cnn on 28x28x1, 10 classes
+        page.get_by_text("Memory per batch of 64").wait_for()
+        page.get_by_test_id("stDataFrame").wait_for()
+        settle(page)
         page.screenshot(path=screenshots_dir / "model.png")
 
         # -- Train ------------------------------------------------------------
@@ -119,6 +122,13 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         # -- Runs -------------------------------------------------------------
         page.get_by_role("link", name="Runs", exact=True).click()
         page.get_by_text("1 of 1 runs").wait_for()
+        table = page.get_by_test_id("stDataFrame")
+        table.wait_for()
+        settle(page)
+        box = table.bounding_box()
+        page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's tick box
+        page.get_by_role("button", name="Train again with these settings").wait_for()
+        wait_for(lambda: (plot(page, "Validation accuracy") or {}).get("points") == [1], "the comparison chart", 15)
         page.screenshot(path=screenshots_dir / "runs.png")
 
         # -- Predict (owned by another page; only that it opens) -----------------------

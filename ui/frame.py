@@ -30,3 +30,9 @@ def ensure() -> None:
     # no click to lose yet. (AppTest turns the fallback on before every run.)
     if not st.session_state.get(FRAMED):
         st.rerun()
+    # A framed session back in the fallback happens only under AppTest, which
+    # switches it on before every run: draw the frame here instead.
+    from ui import resources, sidebar
+
+    resources.get_scheduler()
+    sidebar.render()
