@@ -1,5 +1,7 @@
 """Data: pick a dataset, see its size, classes, shape, samples and class balance."""
 
+import os
+
 import streamlit as st
 
 from lib import charts, datasets
@@ -20,9 +22,24 @@ name = widgets.select("dataset", "Dataset", datasets.names(), format_func=_label
 meta = datasets.info(name)
 st.caption(meta.description)
 
+
+def _download(name: str) -> None:
+    """keras.datasets into the Keras cache, where the next run finds it; fails within 30 s offline."""
+    with st.spinner(f"Downloading {datasets.info(name).title}..."):
+        try:
+            datasets.load_raw(name, data_dir, allow_download=True)
+        except datasets.DatasetUnavailable as exc:
+            st.error(str(exc).splitlines()[-1], icon=":material/cloud_off:")
+            return
+    st.rerun()
+
+
 if name not in available:
     st.error(f"**{meta.title} is not on this server.** Here is how to add it:", icon=":material/folder_off:")
     st.code(datasets.where_to_put(name, data_dir), language=None)
+    if name in datasets.BUILTIN and os.environ.get("CONVSTUDIO_OFFLINE") != "1":
+        if st.button("Try downloading it through Keras", icon=":material/download:", key="download"):
+            _download(name)
     if available:
         st.write("Available now:")
         for other in available:

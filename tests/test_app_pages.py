@@ -302,3 +302,19 @@ def test_no_mixed_precision_switch_without_a_gpu(env, monkeypatch):
     cached.device.clear()
     at = open_page("pages/train.py")
     assert "w_mixed_precision" not in [t.key for t in at.toggle]
+
+
+def test_a_failed_download_says_why_and_keeps_the_page(env, monkeypatch):
+    from lib import datasets
+
+    def offline(name, data_dir=None, allow_download=True):
+        raise datasets.DatasetUnavailable(f"{name}: put the files somewhere\n(download failed: no route to host)")
+
+    monkeypatch.delenv("CONVSTUDIO_OFFLINE", raising=False)
+    monkeypatch.setattr(datasets, "load_raw", offline)
+    at = open_page("pages/data.py")
+    at.selectbox(key="w_dataset").set_value("cifar10").run()
+    at.button(key="download").click().run()
+    assert not at.exception
+    assert any("no route to host" in e.value for e in at.error)
+    assert "cifar-10-batches-py" in at.code[0].value  # the instructions stay
