@@ -149,6 +149,12 @@ def test_start_enqueues_the_settings_and_shows_the_queue_place(env, store):
     at.button(key="stop_run").click().run()
     assert store.get(queued[0].id).status == "stopped"
 
+    at.button(key="start").click().run()  # a second run from the same page replaces the first in view
+    newest = store.queue()[0].id
+    assert any(f"Run `{newest}` · queued" in m.value for m in at.markdown)
+    at.run()
+    assert at.query_params["run"] == newest
+
 
 def test_clashing_settings_are_refused_beside_the_widget_and_start_is_disabled(env, store):
     at = open_page("pages/data.py")

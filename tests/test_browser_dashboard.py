@@ -50,10 +50,13 @@ def set_number(page, label: str, value) -> None:
     assert field.input_value() == str(value), f"{label} did not take {value}"
 
 
-def plot(page, title: str) -> dict | None:
-    """The freshest Plotly chart with this title (a redraw can briefly leave the old one)."""
-    found = [p for p in page.evaluate(PLOTS) if p["title"] == title]
-    return found[-1] if found else None
+def traces(page, title: str) -> list[list[int]]:
+    """Points per trace of every Plotly chart with this title (a redraw can briefly leave an old copy)."""
+    return [p["points"] for p in page.evaluate(PLOTS) if p["title"] == title]
+
+
+def batch_points(page) -> int:
+    return max((t[0] for t in traces(page, "Batch loss") if t), default=0)
 
 
 def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, browser, screenshots_dir):
@@ -102,12 +105,8 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         assert store.get(run.id).status == "running"
         page.reload()
         page.get_by_text(f"{run.id} · running").wait_for(timeout=30_000)
-        first = wait_for(lambda: (plot(page, "Batch loss") or {}).get("points", [0])[0], "batch points", 60)
-        later = wait_for(
-            lambda: p if (p := (plot(page, "Batch loss") or {}).get("points", [0])[0]) > first else None,
-            "the batch-loss chart to grow",
-            30,
-        )
+        first = wait_for(lambda: batch_points(page), "batch points", 60)
+        later = wait_for(lambda: (n := batch_points(page)) > first and n, "the batch-loss chart to grow", 30)
         assert later > first
         page.screenshot(path=screenshots_dir / "train-running.png")
         shutil.copy(screenshots_dir / "train-running.png", ROOT / "docs" / "screenshot-train.png")
@@ -116,7 +115,7 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         page.get_by_text("Test accuracy").first.wait_for()
         finished = store.get(run.id)
         assert finished.status == "completed" and finished.test_accuracy > 0.5
-        wait_for(lambda: (plot(page, "Epoch accuracy") or {}).get("points") == [1, 1], "the epoch point", 10)
+        wait_for(lambda: [1, 1] in traces(page, "Epoch accuracy"), "the train and validation points", 15)
         page.screenshot(path=screenshots_dir / "train-completed.png")
 
         # -- Runs -------------------------------------------------------------
@@ -128,7 +127,7 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         box = table.bounding_box()
         page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's tick box
         page.get_by_role("button", name="Train again with these settings").wait_for()
-        wait_for(lambda: (plot(page, "Validation accuracy") or {}).get("points") == [1], "the comparison chart", 15)
+        wait_for(lambda: [1] in traces(page, "Validation accuracy"), "the comparison chart", 15)
         page.screenshot(path=screenshots_dir / "runs.png")
 
         # -- Predict (owned by another page; only that it opens) -----------------------

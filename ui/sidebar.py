@@ -59,6 +59,8 @@ def _status() -> None:
         done, text = progress_text(run)
         star = " (yours)" if run.id == mine else ""
         st.progress(done, text=f"**{run_label(run)}**{star}  \n{text}")
+        if run.id != mine:  # anyone may watch any run; only the URL changes
+            st.page_link(TRAIN_PAGE, label="Watch it", icon=":material/monitoring:", query_params={"run": run.id})
     if queue:
         st.markdown(f"**Queue** ({len(queue)} waiting)")
         for position, run in enumerate(queue, start=1):

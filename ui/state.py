@@ -18,6 +18,7 @@ from lib.store import UnknownRun, check_run_id
 
 CONFIG_KEY = "cs_config"
 RUN_KEY = "cs_run"
+URL_RUN_KEY = "cs_url_run"  # the last ?run= this session has seen or written
 WIDGET_PREFIX = "w_"
 
 
@@ -94,19 +95,28 @@ def errors(extra_checks: dict[str, str] | None = None) -> dict[str, str]:
 
 # -- the run this session is watching ------------------------------------------------
 def current_run_id(store) -> str | None:
-    """The run in the URL (?run=ID, survives a reload) or the one this session started last.
+    """The run this session watches: the last one it started or opened, or the one a URL names.
 
-    The URL is user input: anything that is not an existing run id is dropped.
+    A ?run=ID the session has not seen yet (a reload, a shared link, a sidebar
+    link) takes over; otherwise the session's own choice wins, so a run
+    started after the URL was set is not hidden by the older one. The URL is
+    user input: anything that is not an existing run id is dropped.
     """
-    for candidate in (st.query_params.get("run"), st.session_state.get(RUN_KEY)):
-        if not candidate:
-            continue
-        try:
-            store.get(check_run_id(candidate))
-        except UnknownRun:
-            continue
-        return candidate
-    return None
+    url = st.query_params.get("run")
+    if url and url != st.session_state.get(URL_RUN_KEY):
+        st.session_state[URL_RUN_KEY] = url
+        if _exists(store, url):
+            st.session_state[RUN_KEY] = url
+    run_id = st.session_state.get(RUN_KEY)
+    return run_id if run_id and _exists(store, run_id) else None
+
+
+def _exists(store, run_id) -> bool:
+    try:
+        store.get(check_run_id(run_id))
+    except UnknownRun:
+        return False
+    return True
 
 
 def remember_run(run_id: str | None) -> None:
@@ -121,6 +131,7 @@ def show_run_in_url(run_id: str) -> None:
     does not reach the browser, while the server believes it did.
     """
     remember_run(run_id)
+    st.session_state[URL_RUN_KEY] = run_id
     if st.query_params.get("run") != run_id:
         st.query_params["run"] = run_id
 
