@@ -324,3 +324,21 @@ def test_a_failed_download_says_why_and_keeps_the_page(env, monkeypatch):
     assert not at.exception
     assert any("no route to host" in e.value for e in at.error)
     assert "cifar-10-batches-py" in at.code[0].value  # the instructions stay
+
+
+def test_progress_text_reads_like_a_progress_bar():
+    from lib.store import Run
+    from ui.sidebar import progress_text
+
+    def run(status, progress):
+        return Run(id="x", seq=1, created=0.0, status=status, config=TrainConfig(), dataset="mnist",
+                   architecture="simple_cnn", progress=progress)  # fmt: skip
+
+    assert progress_text(run("queued", {})) == (0.0, "waiting in the queue")
+    assert progress_text(run("running", {"phase": "loading data"})) == (0.0, "loading data")
+    assert progress_text(run("running", {"phase": "training", "epoch": 0, "epochs": 3}))[1] == "starting 3 epoch(s)"
+    done, text = progress_text(
+        run("running", {"phase": "training", "epoch": 2, "epochs": 4, "batch": 50, "steps": 100, "eta_seconds": 3725})
+    )
+    assert done == pytest.approx(1.5 / 4)
+    assert text == "epoch 2/4 · batch 50/100 · 1:02:05 left"

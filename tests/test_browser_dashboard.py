@@ -108,6 +108,8 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         first = wait_for(lambda: batch_points(page), "batch points", 60)
         later = wait_for(lambda: (n := batch_points(page)) > first and n, "the batch-loss chart to grow", 30)
         assert later > first
+        # for the README: a few seconds more of curve, if the run lasts that long
+        wait_for(lambda: batch_points(page) >= 12 or store.get(run.id).is_finished, "a longer curve", 10)
         page.screenshot(path=screenshots_dir / "train-running.png")
         shutil.copy(screenshots_dir / "train-running.png", ROOT / "docs" / "screenshot-train.png")
 

@@ -22,7 +22,9 @@ def progress_text(run: Run) -> tuple[float, str]:
         return 0.0, "waiting in the queue"
     if p.get("phase") not in (None, "training") or not p.get("epochs"):
         return 0.0, str(p.get("phase") or run.status)
-    epochs, steps = max(1, int(p["epochs"])), max(1, int(p.get("steps") or 1))
+    if not p.get("steps"):  # training has begun but no batch has reported yet
+        return 0.0, f"starting {p['epochs']} epoch(s)"
+    epochs, steps = max(1, int(p["epochs"])), max(1, int(p["steps"]))
     epoch, batch = int(p.get("epoch") or 0), int(p.get("batch") or 0)
     done = min(1.0, max(0.0, ((epoch - 1) + min(batch, steps) / steps) / epochs)) if epoch else 0.0
     text = f"epoch {epoch}/{epochs} · batch {batch}/{steps}"
