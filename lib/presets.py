@@ -51,6 +51,11 @@ PRESETS: dict[str, Preset] = {
             optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4, lr_schedule="cosine",
             augment_shift=0.08, augment_rotation=8.0, augment_zoom=0.08, validation_split=0.05, mixed_precision=True,
         ),
+        measured=dict(
+            accuracy=0.9835, minutes=2.0,
+            data="the 10,000-digit sample (8,000 train, 2,000 held out), not the official test set; 1 seed",
+            machine="2-core CPU VM, no GPU, shared with other jobs", date="2026-11-22",
+        ),
     ),
     "fashion_mnist": Preset(
         "fashion_mnist",
@@ -60,6 +65,10 @@ PRESETS: dict[str, Preset] = {
             architecture="vgg_small", width=1.0, batchnorm=True, dropout=0.3, epochs=20, batch_size=128,
             optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4, lr_schedule="cosine",
             augment_shift=0.08, augment_flip=True, validation_split=0.05, mixed_precision=True,
+        ),
+        measured=dict(
+            accuracy=0.9356, minutes=36.7, data="official 10,000 test images, 1 seed",
+            machine="2-core CPU VM, no GPU, shared with other jobs", date="2026-11-22",
         ),
     ),
     "cifar10": Preset(
