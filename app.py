@@ -9,7 +9,7 @@ scheduler (see lib/jobs.py), and the pages poll the run store.
 
 import streamlit as st
 
-from ui import sidebar
+from ui import auth, sidebar
 from ui.resources import get_scheduler
 
 st.set_page_config(page_title="ConvStudio", page_icon=":material/neurology:", layout="wide")
@@ -29,6 +29,7 @@ pages = {
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     ],
 }
+auth.gate()  # a login form, and nothing else, until this session may use the app
 page = st.navigation(pages)
 sidebar.render()
 page.run()

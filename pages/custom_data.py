@@ -3,7 +3,9 @@
 import streamlit as st
 
 from lib import charts, custom_datasets, datasets
-from ui import state
+from ui import frame, state
+
+frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
 
 SAMPLES_PER_CLASS = 8
 MAX_CLASSES_SHOWN = 20

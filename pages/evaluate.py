@@ -13,7 +13,10 @@ import streamlit as st
 from lib import charts_eval, inference
 from lib.store import UnknownRun, check_run_id
 from ui import evaluate_parts as parts
+from ui import frame
 from ui.resources import get_store
+
+frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
 
 CELL_IMAGES = 24  # images shown for a clicked confusion-matrix cell
 MISTAKES = 12

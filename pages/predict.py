@@ -15,7 +15,10 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from lib import datasets, explain, inference, preprocess
+from ui import frame
 from ui.resources import get_store
+
+frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
 
 CANVAS_SIZE = 280  # 10x MNIST's 28 px: room to draw, and a stroke of ~18 px scales to MNIST's 2 px
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]

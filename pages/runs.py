@@ -5,21 +5,14 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from lib import charts
 from lib.store import STATUSES, UnknownRun
-from ui import frame, sidebar, state
+from ui import auth, evaluate_parts, frame, sidebar, state
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
 SELECTED = "cs_runs_selected"  # run ids; survives reruns, unlike the table's row positions
 SHOWN = "cs_runs_shown"
 CONFIRM = "cs_runs_confirm_delete"
-METRICS = {
-    "val_accuracy": "validation accuracy",
-    "accuracy": "train accuracy",
-    "val_loss": "validation loss",
-    "loss": "train loss",
-}
 
 st.title("Runs")
 store = get_store()
@@ -128,7 +121,13 @@ actions[0].button(
     help="Fills the Train page with this run's settings." if one else "Select exactly one run.",
 )
 actions[1].button("Watch on the Train page", disabled=not one, on_click=_watch, args=(selected[0],))
-if actions[2].button(f"Delete {len(selected)} run(s)", icon=":material/delete:"):
+forbidden = [r for r in runs if r.id in selected and not auth.may_manage(r)]
+if actions[2].button(
+    f"Delete {len(selected)} run(s)",
+    icon=":material/delete:",
+    disabled=bool(forbidden),
+    help=f"Only the owner or an administrator can delete {forbidden[0].id}." if forbidden else None,
+):
     st.session_state[CONFIRM] = list(selected)
 if st.session_state.get(CONFIRM) == selected:
     with st.container(border=True):
@@ -137,10 +136,9 @@ if st.session_state.get(CONFIRM) == selected:
         yes.button("Yes, delete", type="primary", on_click=_delete, args=(selected,), key="confirm_delete")
         no.button("Cancel", on_click=st.session_state.pop, args=(CONFIRM, None), key="cancel_delete")
 
+if one:
+    with st.expander("Export and keep training", expanded=True, icon=":material/download:"):
+        evaluate_parts.render_run_actions(store, store.get(selected[0]))
+
 # -- compare ---------------------------------------------------------------------
-metric = st.segmented_control("Compare", list(METRICS), format_func=METRICS.get, default="val_accuracy", key="metric")
-curves = {}
-for run in (r for r in runs if r.id in selected):
-    curves[sidebar.run_label(run)] = store.epochs(run.id)
-metric = metric or "val_accuracy"
-st.plotly_chart(charts.overlay_figure(curves, metric, METRICS[metric].capitalize()), key="overlay")
+evaluate_parts.render_compare(store, selected)

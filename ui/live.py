@@ -12,7 +12,7 @@ import streamlit as st
 
 from lib import charts
 from lib.store import Run, Store, UnknownRun
-from ui import sidebar
+from ui import auth, evaluate_parts, sidebar
 
 BUFFER_KEY = "cs_batch_buffer"
 MAX_POINTS = 2000
@@ -69,7 +69,16 @@ def _header(store: Store, run: Run) -> None:
     if run.error:
         (st.error if run.status == "failed" else st.warning)(run.error)
     if run.status in ("queued", "running"):
-        st.button("Stop", key="stop_run", icon=":material/stop:", on_click=store.request_stop, args=(run.id,))
+        allowed = auth.may_manage(run)
+        st.button(
+            "Stop",
+            key="stop_run",
+            icon=":material/stop:",
+            on_click=store.request_stop,
+            args=(run.id,),
+            disabled=not allowed,
+            help=None if allowed else f"Only {run.owner} or an administrator can stop this run.",
+        )
 
 
 def _charts(store: Store, run: Run) -> None:
@@ -84,6 +93,7 @@ def _charts(store: Store, run: Run) -> None:
     bottom[0].plotly_chart(charts.epoch_figure(epochs, "accuracy", planned), key="chart_epoch_accuracy")
     bottom[1].plotly_chart(charts.learning_rate_figure(epochs, planned), key="chart_learning_rate")
     bottom[2].plotly_chart(charts.throughput_figure(epochs, live_rate, planned), key="chart_throughput")
+    evaluate_parts.render_live_confusion(store, run.id)
 
 
 def _view(store: Store, run_id: str, was_active: bool) -> None:
