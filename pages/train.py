@@ -73,19 +73,15 @@ def _cross_checks() -> dict[str, str]:
 
 
 def _start() -> None:
-    state.sync_from_widgets()  # a value typed just before the click counts
-    problems = state.errors(_cross_checks())
-    if problems:
-        st.session_state["cs_start_error"] = "; ".join(f"{f.replace('_', ' ')}: {m}" for f, m in problems.items())
-        return
+    """Queue the settings as drawn in this run: values typed just before the click count."""
     owner = st.session_state.setdefault("cs_owner", uuid.uuid4().hex[:8])
     try:
         run_id = store.create_run(state.config(), owner=owner)
     except ConfigError as exc:  # validation is repeated by the store; show it, never a traceback
-        st.session_state["cs_start_error"] = f"{exc.field}: {exc.message}"
+        st.error(f"{exc.field}: {exc.message}", icon=":material/error:")
         return
-    st.session_state.pop("cs_start_error", None)
     state.remember_run(run_id)
+    st.rerun()  # draw the page again around the new run (settings folded, live view)
 
 
 run_id = state.current_run_id(store)
@@ -97,16 +93,8 @@ with st.expander("Settings for the next run", expanded=not watching_active, icon
     errors = state.errors(_cross_checks())
     for message in widgets.show_errors(errors):
         st.error(message, icon=":material/error:")
-    st.button(
-        "Start training",
-        type="primary",
-        icon=":material/play_arrow:",
-        disabled=bool(errors),
-        on_click=_start,
-        key="start",
-    )
-    if message := st.session_state.pop("cs_start_error", None):
-        st.error(message, icon=":material/error:")
+    if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=bool(errors), key="start"):
+        _start()
 
 if run_id:
     state.show_run_in_url(run_id)  # also after a page change cleared the URL

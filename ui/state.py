@@ -39,19 +39,6 @@ def update(**changes) -> None:
     values().update(changes)
 
 
-def sync_from_widgets() -> None:
-    """Copy the bound widgets' latest values into the config.
-
-    For callbacks: a click arrives together with any value typed just before
-    it, and the callback runs before the widgets are drawn again.
-    """
-    data = values()
-    for key in list(st.session_state):
-        field = str(key).removeprefix(WIDGET_PREFIX)
-        if str(key).startswith(WIDGET_PREFIX) and field in data:
-            data[field] = st.session_state[key]
-
-
 def choose(**changes) -> None:
     """Change settings from a button callback so the bound widgets show the new values too."""
     update(**changes)

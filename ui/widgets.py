@@ -1,7 +1,7 @@
 """Widgets bound to one TrainConfig field, with a slot for that field's error beside them.
 
-Each widget's key is seeded from the session's config (ui/state.py) and its
-value copied back after drawing, so values survive page changes even though
+Each widget's default is the session's config value (ui/state.py) and its
+value is copied back after drawing, so values survive page changes even though
 Streamlit forgets the keys of widgets that are not drawn. Limits come from
 lib.config.LIMITS, the same ones validation uses.
 """
@@ -16,65 +16,67 @@ from ui import state
 _SLOTS = "cs_error_slots"
 
 
-def _bind(field: str) -> str:
-    key = state.WIDGET_PREFIX + field
-    if key not in st.session_state:
-        st.session_state[key] = state.values().get(field, getattr(TrainConfig(), field))
-    return key
+def _current(field: str):
+    return state.values().get(field, getattr(TrainConfig(), field))
 
 
-def _store(field: str, key: str):
-    value = st.session_state[key]
+def _key(field: str) -> str:
+    return state.WIDGET_PREFIX + field
+
+
+def _store(field: str, value):
     state.update(**{field: value})
     st.session_state.setdefault(_SLOTS, {})[field] = st.empty()  # filled by show_errors()
     return value
 
 
-def _bind_number(field: str) -> tuple[str, float, float]:
-    """Seed a numeric widget with a value of the limits' type, inside them (Streamlit refuses others)."""
+def _number_value(field: str):
+    """The config's value as the limits' type, inside them (Streamlit refuses anything else as a default)."""
     low, high = LIMITS[field]
-    key = state.WIDGET_PREFIX + field
-    if key not in st.session_state:
-        try:
-            value = type(low)(state.values().get(field))
-        except (TypeError, ValueError):
-            value = type(low)(getattr(TrainConfig(), field))
-        st.session_state[key] = min(max(value, low), high)
-    return key, low, high
+    try:
+        value = type(low)(_current(field))
+    except (TypeError, ValueError):
+        value = type(low)(getattr(TrainConfig(), field))
+    return min(max(value, low), high), low, high
 
 
+# Every widget gets the config's value as its default, never through st.session_state:
+# the frontend falls back to that default whenever it redraws a widget from scratch
+# (an expander folding, a page change), so it must always be the current value.
 def number(field: str, label: str, step=None, fmt: str | None = None, help: str | None = None):
-    key, low, high = _bind_number(field)
-    st.number_input(label, min_value=low, max_value=high, step=step, format=fmt, key=key, help=help)
-    return _store(field, key)
+    value, low, high = _number_value(field)
+    widget = st.number_input(
+        label, min_value=low, max_value=high, value=value, step=step, format=fmt, key=_key(field), help=help
+    )
+    return _store(field, widget)
 
 
 def slider(field: str, label: str, step, help: str | None = None, fmt: str | None = None):
-    key, low, high = _bind_number(field)
-    st.slider(label, min_value=low, max_value=high, step=step, key=key, help=help, format=fmt)
-    return _store(field, key)
+    value, low, high = _number_value(field)
+    widget = st.slider(
+        label, min_value=low, max_value=high, value=value, step=step, key=_key(field), help=help, format=fmt
+    )
+    return _store(field, widget)
 
 
 def toggle(field: str, label: str, help: str | None = None, disabled: bool = False):
-    key = _bind(field)
-    st.toggle(label, key=key, help=help, disabled=disabled)
-    return _store(field, key)
+    widget = st.toggle(label, value=bool(_current(field)), key=_key(field), help=help, disabled=disabled)
+    return _store(field, widget)
 
 
 def select(field: str, label: str, options, format_func=str, help: str | None = None):
-    key = _bind(field)
-    if st.session_state[key] not in options:  # e.g. a past run's value this server no longer offers
-        st.session_state[key] = options[0]
-    st.selectbox(label, options, key=key, format_func=format_func, help=help)
-    return _store(field, key)
+    options = list(options)
+    current = _current(field)  # a past run's value this server no longer offers falls back to the first
+    index = options.index(current) if current in options else 0
+    widget = st.selectbox(label, options, index=index, key=_key(field), format_func=format_func, help=help)
+    return _store(field, widget)
 
 
 def select_slider(field: str, label: str, options, help: str | None = None):
-    key = _bind(field)
-    if st.session_state[key] not in options:
-        st.session_state[key] = min(options, key=lambda o: abs(o - st.session_state[key]))
-    st.select_slider(label, options=options, key=key, help=help)
-    return _store(field, key)
+    current = _current(field)
+    value = current if current in options else min(options, key=lambda o: abs(o - float(current or 1.0)))
+    widget = st.select_slider(label, options=options, value=value, key=_key(field), help=help)
+    return _store(field, widget)
 
 
 def begin() -> None:
