@@ -3,7 +3,7 @@
 import streamlit as st
 
 from lib import charts, custom_datasets, datasets
-from ui import frame, state
+from ui import auth, frame, state
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
 
@@ -21,7 +21,12 @@ st.caption(
 def pick_source():
     kind = st.radio("Images from", ["Upload a zip", "A folder on this server"], horizontal=True, key="cd_kind")
     if kind == "Upload a zip":
-        return st.file_uploader("Zip file", type=["zip"], key="cd_upload")
+        upload = st.file_uploader("Zip file", type=["zip"], key="cd_upload")
+        limit = auth.policy().max_upload_mb
+        if upload is not None and limit and upload.size > limit * 2**20:
+            st.error(f"The zip is {upload.size / 2**20:,.0f} MB; this server accepts uploads up to {limit} MB.")
+            return None
+        return upload
     root = custom_datasets.data_root()
     folders = custom_datasets.server_folders()
     if not folders:

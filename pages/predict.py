@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from lib import datasets, explain, inference, preprocess
-from ui import frame
+from ui import auth, frame
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
@@ -163,7 +163,11 @@ def upload_tab(run, info, model) -> None:
         st.info("Drop one or more images here; each gets its own prediction.")
         return
     items = []
+    limit = auth.policy().max_upload_mb
     for f in files:
+        if limit and f.size > limit * 2**20:
+            items.append((f.name, preprocess.PreprocessError(f"this server accepts uploads up to {limit} MB")))
+            continue
         try:
             items.append((f.name, preprocess.prepare_bytes(f.getvalue(), info.input_shape, run.config.dataset)))
         except preprocess.PreprocessError as exc:

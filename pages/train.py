@@ -1,12 +1,10 @@
 """Train: the training knobs, Start (into the shared queue), and the live view of the run."""
 
-import uuid
-
 import streamlit as st
 
-from lib import datasets, models
+from lib import access, datasets, models, presets
 from lib.config import OPTIMIZERS, ConfigError
-from ui import cached, frame, live, state, widgets
+from ui import auth, cached, frame, live, state, widgets
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
@@ -29,6 +27,24 @@ def _summary_line() -> None:
     links = st.columns([1, 1, 4])
     links[0].page_link("pages/data.py", label="Change data", icon=":material/dataset:")
     links[1].page_link("pages/model.py", label="Change model", icon=":material/account_tree:")
+    _recipe()
+
+
+def _use_recipe(recipe) -> None:
+    current = state.config()
+    state.replace_config(recipe.config(data_dir=current.data_dir, train_limit=current.train_limit))
+
+
+def _recipe() -> None:
+    """The dataset's recommended recipe, one click away, with what it was measured to reach."""
+    recipe = presets.get(settings["dataset"])
+    if recipe is None:
+        return
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    left.button(
+        "Use the recommended recipe", icon=":material/auto_awesome:", on_click=_use_recipe, args=(recipe,), key="preset"
+    )
+    right.caption(recipe.summary)
 
 
 def _settings() -> None:
@@ -69,14 +85,19 @@ def _cross_checks() -> dict[str, str]:
             found["batch_size"] = f"is larger than the {train_images:,} training images left after validation"
     if settings["early_stopping_patience"] and not split:
         found["early_stopping_patience"] = "needs a validation split above 0 to watch"
+    most = auth.policy().max_epochs
+    if most and isinstance(settings["epochs"], int) and settings["epochs"] > most:
+        found["epochs"] = f"this server allows at most {most} epochs per run"
     return found
 
 
 def _start() -> None:
     """Queue the settings as drawn in this run: values typed just before the click count."""
-    owner = st.session_state.setdefault("cs_owner", uuid.uuid4().hex[:8])
+    owner = auth.user()
     try:
-        run_id = store.create_run(state.config(), owner=owner)
+        config = state.config()
+        access.check_submission(auth.policy(), store, owner, config)  # the administrator's limits
+        run_id = store.create_run(access.stamp_limits(auth.policy(), config), owner=owner)
     except ConfigError as exc:  # validation is repeated by the store; show it, never a traceback
         st.error(f"{exc.field}: {exc.message}", icon=":material/error:")
         return
