@@ -76,9 +76,11 @@ def worker_alive(pid: int | None, run_id: str) -> bool:
         return False
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if not cmdline:  # a zombie: dead, but a live parent scheduler may yet reap it and say why
-            state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].split()[:2]
-            return state == "Z" and int(ppid) != 1 and Path(f"/proc/{ppid}").exists()
+        if not cmdline:
+            # Exiting or a zombie: its parent scheduler is about to reap it and record why it ended,
+            # unless that parent is gone too (then init adopted it, ppid 1) and nobody will.
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].split()[1])
+            return ppid != 1 and Path(f"/proc/{ppid}").exists()
     except OSError:
         return False
     return run_id.encode() in cmdline

@@ -262,12 +262,12 @@ class Store:
                 if len(free) < len(slots):
                     return None  # it waits for every GPU; runs behind it wait too, to keep the order
                 slot = ",".join(slots)
-            db.execute(
+            claimed = db.execute(
                 "UPDATE runs SET status = 'running', started = COALESCE(started, ?), slot = ?, pid = NULL,"
                 " error = NULL, progress = ? WHERE id = ? AND status = 'queued'",
                 (time.time(), slot, json.dumps({"phase": "starting"}), row["id"]),
-            )
-            return row["id"]
+            ).rowcount
+            return row["id"] if claimed else None
 
         run_id = self._write(claim)
         return self.get(run_id) if run_id else None
