@@ -9,7 +9,6 @@ cores, after the worker's start) to reload the page in the middle of it.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 import pytest
@@ -17,7 +16,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lib.config import TrainConfig
 from lib.store import Store
-from tests.conftest import FASHION_DEBIAN, ROOT, SHARED_DATA, SHARED_MNIST, start_app
+from tests.conftest import FASHION_DEBIAN, SHARED_DATA, SHARED_MNIST, start_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TRAIN_LIMIT = 6000
@@ -126,7 +125,6 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         # for the README: a few seconds more of curve, if the run lasts that long
         wait_for(lambda: batch_points(page) >= 12 or store.get(run.id).is_finished, "a longer curve", 10)
         page.screenshot(path=screenshots_dir / "train-running.png")
-        shutil.copy(screenshots_dir / "train-running.png", ROOT / "docs" / "screenshot-train.png")
 
         page.get_by_text(f"{run.id} · completed").wait_for(timeout=90_000)
         page.get_by_text("Test accuracy").first.wait_for()
