@@ -242,3 +242,18 @@ def test_a_custom_grey_dataset_sees_images_as_it_was_trained_on_them():
     assert np.abs(trained - predicted).max() < 1e-6
     digit = pp.to_model_input(image, (28, 28, 1), dataset="mnist")
     assert digit[..., 0].max() == 1.0 and digit[0, 0, 0] == 0.0  # MNIST framing inverts dark ink on paper
+
+
+def test_random_bytes_a_one_pixel_image_and_a_real_huge_image_are_handled():
+    import random
+
+    noise = bytes(random.Random(7).getrandbits(8) for _ in range(5000))
+    with pytest.raises(pp.PreprocessError, match="not an image"):
+        pp.prepare_bytes(noise, MNIST, "mnist")
+    one_pixel = png_bytes(Image.new("L", (1, 1), 255))
+    assert pp.prepare_bytes(one_pixel, (32, 32, 3), "cifar10").model_input.shape == (32, 32, 3)
+    with pytest.raises(pp.EmptyImage):  # one white pixel on a white page: nothing drawn
+        pp.prepare_bytes(one_pixel, MNIST, "mnist")
+    huge = png_bytes(Image.new("L", (10_000, 10_000), 0))  # 100 megapixels, a few hundred KB of PNG
+    with pytest.raises(pp.PreprocessError, match="megapixels"):
+        pp.prepare_bytes(huge, MNIST, "mnist")
