@@ -93,23 +93,31 @@ def test_requeue_puts_an_interrupted_run_at_the_back(store):
 
 
 def _claim_many(args):
-    runs_dir, n = args
+    """Claim until the queue is really empty; count claims that came back empty-handed meanwhile."""
+    runs_dir, slots = args
     store = Store(runs_dir)
-    got = []
-    for _ in range(n):
-        run = store.claim_next([str(i) for i in range(100)])
+    got, misses = [], []
+    while len(misses) < 50:
+        run = store.claim_next(slots)
         if run:
             got.append(run.id)
-    return got
+        elif not store.queue():
+            break
+        else:
+            misses.append(len(store.queue()))
+    return got, misses
 
 
 def test_concurrent_claims_from_processes_never_take_a_run_twice(runs_dir):
     store = Store(runs_dir)
     ids = {make(store) for _ in range(40)}
+    slots = [str(i) for i in range(100)]
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        claimed = [i for part in pool.map(_claim_many, [(str(runs_dir), 15)] * 4) for i in part]
-    assert len(claimed) == len(set(claimed)) == 40
-    assert set(claimed) == ids
+        parts = pool.map(_claim_many, [(str(runs_dir), slots)] * 4)
+    claimed = [i for got, _ in parts for i in got]
+    misses = [m for _, ms in parts for m in ms]
+    assert len(claimed) == len(set(claimed)) == 40, f"claims that found nothing while runs waited: {misses}"
+    assert set(claimed) == ids and store.queue() == []
 
 
 def test_writes_retry_while_another_process_holds_the_lock(store):
