@@ -78,10 +78,10 @@ def watch_with_viewers(browser, store, server_pid, url, run_id, args):
     alone = statistics.median(epoch_rates(store, run_id, done, args.epochs_measured))
     before = rss_mb(server_pid)
     pages = [browser.new_page() for _ in range(args.viewers)]
-    for viewer in pages:
-        viewer.goto(f"{url}/train?run={run_id}")
+    for viewer in pages:  # 20 Chromium tabs share one core here: be patient with each load
+        viewer.goto(f"{url}/train?run={run_id}", wait_until="commit", timeout=180000)
     for viewer in pages:  # attached, not visible: background tabs in headless Chromium do not paint
-        viewer.locator(".js-plotly-plot").nth(4).wait_for(state="attached", timeout=120000)
+        viewer.locator(".js-plotly-plot").nth(4).wait_for(state="attached", timeout=300000)
     done = store.get(run_id).epochs_completed + 1
     watched = statistics.median(epoch_rates(store, run_id, done, args.epochs_measured))
     drop = 1 - watched / alone

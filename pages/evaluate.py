@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lib import charts_eval, inference
-from lib.store import UnknownRun, check_run_id
+from lib import charts_eval
 from ui import evaluate_parts as parts
-from ui import frame
+from ui import frame, run_picker
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
@@ -21,33 +20,6 @@ frame.ensure()  # a deep link right after a server restart must still get app.py
 CELL_IMAGES = 24  # images shown for a clicked confusion-matrix cell
 MISTAKES = 12
 GALLERY_COLUMNS = 6
-
-
-def pick_run(store):
-    """A finished run with a model: ?run=ID when it is one, else the latest completed run."""
-    runs = [r for r in store.list_runs(list(inference.PREDICTABLE)) if store.model_path(r.id).is_file()]
-    if not runs:
-        return None
-    by_id = {r.id: r for r in runs}
-    wanted = st.query_params.get("run")
-    try:
-        wanted = check_run_id(wanted) if wanted else None
-    except UnknownRun:  # the URL is user input
-        wanted = None
-    if wanted in by_id:
-        default = list(by_id).index(wanted)
-    else:
-        default = next((i for i, r in enumerate(runs) if r.status == "completed"), 0)
-
-    def label(run_id):
-        r = by_id[run_id]
-        acc = f"{r.test_accuracy:.2%}" if r.test_accuracy is not None else "not tested"
-        return f"{r.id} · {r.dataset} · {r.architecture} · {acc}" + (" (stopped)" if r.status == "stopped" else "")
-
-    run_id = st.selectbox("Run", list(by_id), index=default, format_func=label, key="eval_run")
-    if st.query_params.get("run") != run_id:  # from the page body: a callback's URL change never reaches the browser
-        st.query_params["run"] = run_id  # so a reload or a shared link opens this run
-    return by_id[run_id]
 
 
 def confusion_section(data) -> None:
@@ -168,7 +140,7 @@ def inside_section(data) -> None:
 # -- the page ---------------------------------------------------------------------------------
 st.title("Evaluate")
 store = get_store()
-run = pick_run(store)
+run = run_picker.pick_finished_run(store, "Run", "eval_run", follow_url=True)
 if run is None:
     st.info("No finished run with a model yet. Train one on the **Train** page, then come back to evaluate it.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from lib import datasets, explain, inference, preprocess
-from ui import auth, frame
+from ui import auth, frame, run_picker
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
@@ -32,23 +32,6 @@ def cached_model(run_id: str, version: int, _path: str):
     model = inference.load_model(_path, version)
     inference.warm_up(model)  # trace the forward pass now, under the spinner, not on the first stroke
     return model
-
-
-def pick_run(store):
-    """The run whose model to use (default: the latest completed), or None when there is none."""
-    runs = [r for r in store.list_runs(list(inference.PREDICTABLE)) if store.model_path(r.id).is_file()]
-    if not runs:
-        return None
-    by_id = {r.id: r for r in runs}
-    default = next((i for i, r in enumerate(runs) if r.status == "completed"), 0)
-
-    def label(run_id):
-        r = by_id[run_id]
-        acc = f"{r.test_accuracy:.2%}" if r.test_accuracy is not None else "no test accuracy"
-        return f"{r.id} · {r.dataset} · {r.architecture} · {acc}" + (" (stopped)" if r.status == "stopped" else "")
-
-    run_id = st.selectbox("Model", list(by_id), index=default, format_func=label, key="predict_run")
-    return by_id[run_id]
 
 
 def describe_run(run, info) -> None:
@@ -203,7 +186,7 @@ def camera_tab(run, info, model) -> None:
 # -- the page ---------------------------------------------------------------------------
 st.title("Predict")
 store = get_store()
-run = pick_run(store)
+run = run_picker.pick_finished_run(store, "Model", "predict_run")
 if run is None:
     st.info("No trained model yet. Train one on the **Train** page, then come back here to draw or upload images.")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/model_training:")
