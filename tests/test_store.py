@@ -1,7 +1,9 @@
 """The run store: lifecycle, guarded transitions, safety of ids, sharing across processes."""
 
-import multiprocessing
+import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 
@@ -9,6 +11,7 @@ import pytest
 
 from lib.config import ConfigError, TrainConfig
 from lib.store import Store, UnknownRun
+from tests.conftest import ROOT
 
 
 def make(store, **changes):
@@ -92,30 +95,18 @@ def test_requeue_puts_an_interrupted_run_at_the_back(store):
     assert store.get(a).error is None
 
 
-def _claim_many(args):
-    """Claim until the queue is really empty; count claims that came back empty-handed meanwhile."""
-    runs_dir, slots = args
-    store = Store(runs_dir)
-    got, misses = [], []
-    while len(misses) < 50:
-        run = store.claim_next(slots)
-        if run:
-            got.append(run.id)
-        elif not store.queue():
-            break
-        else:
-            misses.append(len(store.queue()))
-    return got, misses
-
-
 def test_concurrent_claims_from_processes_never_take_a_run_twice(runs_dir):
     store = Store(runs_dir)
     ids = {make(store) for _ in range(40)}
-    slots = [str(i) for i in range(100)]
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        parts = pool.map(_claim_many, [(str(runs_dir), slots)] * 4)
-    claimed = [i for got, _ in parts for i in got]
-    misses = [m for _, ms in parts for m in ms]
+    claimers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.helpers.claimer", str(runs_dir)], cwd=ROOT, stdout=subprocess.PIPE
+        )
+        for _ in range(4)
+    ]
+    parts = [json.loads(c.communicate(timeout=120)[0]) for c in claimers]
+    claimed = [i for p in parts for i in p["got"]]
+    misses = [m for p in parts for m in p["misses"]]
     assert len(claimed) == len(set(claimed)) == 40, f"claims that found nothing while runs waited: {misses}"
     assert set(claimed) == ids and store.queue() == []
 
