@@ -84,6 +84,17 @@ def show_result(item_key: str, prepared, prediction, model, info) -> None:
     )
 
 
+def prepare_or_explain(data: bytes, run, info, empty: str, refused: str):
+    """The model input for one image, or None after telling the user why there is none."""
+    try:
+        return preprocess.prepare_bytes(data, info.input_shape, run.config.dataset)
+    except preprocess.EmptyImage:
+        st.info(empty)
+    except preprocess.PreprocessError as exc:
+        st.error(f"{refused}: {exc}")
+    return None
+
+
 def predict_one(item_key: str, prepared, model, info, started: float) -> None:
     """Predict and show one image; `started` is when its decoding began, for the timing caption."""
     prediction = inference.predict(model, prepared.model_input, info.class_names)[0]
@@ -125,13 +136,10 @@ def draw_tab(run, info, model) -> None:
             st.info("Draw a digit on the canvas: the prediction appears when you lift the mouse.")
             return
         started = time.perf_counter()
-        try:
-            prepared = preprocess.prepare_bytes(data, info.input_shape, run.config.dataset)
-        except preprocess.EmptyImage:
-            st.info("Draw something: the canvas is empty.")
-            return
-        except preprocess.PreprocessError as exc:
-            st.error(f"Cannot read the drawing: {exc}")
+        prepared = prepare_or_explain(
+            data, run, info, empty="Draw something: the canvas is empty.", refused="Cannot read the drawing"
+        )
+        if prepared is None:
             return
         predict_one("canvas", prepared, model, info, started)
         # kept for the Evaluate page's feature maps ("My last drawing")
@@ -172,15 +180,10 @@ def camera_tab(run, info, model) -> None:
     if shot is None:
         return
     started = time.perf_counter()
-    try:
-        prepared = preprocess.prepare_bytes(shot.getvalue(), info.input_shape, run.config.dataset)
-    except preprocess.EmptyImage:
-        st.info("Nothing stands out from the background in this photo; try again closer.")
-        return
-    except preprocess.PreprocessError as exc:
-        st.error(f"Cannot use this photo: {exc}")
-        return
-    predict_one("camera", prepared, model, info, started)
+    empty = "Nothing stands out from the background in this photo; try again closer."
+    prepared = prepare_or_explain(shot.getvalue(), run, info, empty=empty, refused="Cannot use this photo")
+    if prepared is not None:
+        predict_one("camera", prepared, model, info, started)
 
 
 # -- the page ---------------------------------------------------------------------------
