@@ -57,32 +57,9 @@ def tiny_data_dir(tmp_path_factory) -> str:
 
     Lets unit and app tests train for real in a second without any dataset installed.
     """
-    import gzip
+    from tests.helpers.blob_data import write_blob_mnist
 
-    import numpy as np
-
-    root = tmp_path_factory.mktemp("data")
-    folder = root / "mnist"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        labels = np.arange(n) % 10
-        images = rng.integers(0, 40, size=(n, 28, 28)).astype(np.uint8)
-        for i, label in enumerate(labels):  # a bright bar whose position encodes the class
-            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
-        return images, labels.astype(np.uint8)
-
-    def write(name, array, magic):
-        header = bytes([0, 0, 8, magic]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-        with gzip.open(folder / name, "wb") as f:
-            f.write(header + array.tobytes())
-
-    for split, n in (("train", 600), ("t10k", 200)):
-        images, labels = make(n)
-        write(f"{split}-images-idx3-ubyte.gz", images, 3)
-        write(f"{split}-labels-idx1-ubyte.gz", labels, 1)
-    return str(root)
+    return write_blob_mnist(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="session")

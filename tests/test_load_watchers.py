@@ -1,11 +1,24 @@
-"""20 sessions watching one running job: the job keeps its speed, the watchers' memory stays flat.
+"""20 browser sessions watching one running job: the job keeps its speed, the server's memory stays flat.
 
-Each watcher does, once a second, what the Train page's live view does for a browser session:
-read the run, its new batch rows (kept in a bounded buffer) and its epochs, and build the five
-Plotly figures. The worker is pinned to one core and the watchers to the other, as on a server
-where browsers and the app do not share the training GPU's feeding core; what is measured is what
-watching costs the job through the store (readers must never block the writer). The same check
-with 20 real Chromium pages is bench/app_load.py (see bench/RESULTS.md).
+Each session is the real Train page of the running job in Streamlit's AppTest (the issue's
+fallback where 20 Chromium tabs are too heavy for this machine), rerun once a second as the live
+view's fragment is: the run, its new batch rows into the session's bounded buffer, its epochs,
+the five Plotly figures, the sidebar. The worker runs on one core and this process (the server
+side) on the other, as on a server where browsers and the app do not share the training job's
+feeding core; what is measured is what watching costs the job through the store (readers must
+never block the writer; a reader that held the write lock 50 ms per refresh cut the job to a
+third, which this test catches). The same check with 20 real Chromium pages is bench/app_load.py.
+
+Three things made an earlier version of this test unreliable inside the full suite:
+- CPU affinity in Linux is per thread. Pinning a running process pins only its main thread, so
+  the worker's TensorFlow thread pools, made before the pin, could still run on the watchers'
+  core. Now the worker inherits its core from the thread that starts it, and every thread of
+  this process is moved off it (checked at the end).
+- Single epochs of a tiny dataset at batch 16 swing by 2x in speed on this VM with nobody watching
+  (work moves across epoch boundaries; the worker waits on its own thread hand-offs). Now epochs
+  last about a second at batch 128 and a phase's rate is its images over its seconds.
+- A slow stretch of the machine could land on one phase. Now five watched phases alternate with
+  six quiet ones (the watchers idle, as closed tabs) and the medians of the two are compared.
 """
 
 from __future__ import annotations
@@ -14,88 +27,169 @@ import os
 import statistics
 import threading
 import time
-import tracemalloc
+from contextlib import contextmanager
 
 import psutil
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from lib import charts
 from lib.config import TrainConfig
 from lib.jobs import Scheduler
 from lib.store import Store
+from tests.conftest import ROOT
+from tests.helpers.blob_data import write_blob_mnist
+from ui import live
 
 pytestmark = pytest.mark.slow
 WATCHERS = 20
-EPOCHS = 15  # epochs of the tiny dataset measured per phase (each well under a second)
+ROUNDS = 5  # watched phases, each followed by a quiet one
+EPOCHS = 3  # epochs per phase (about a second each)
+WORKER_CORE, WATCHER_CORE = 0, 1
 
 
-def watch(store: Store, run_id: str, stop: threading.Event, buffers: list) -> None:
-    rows: list[dict] = []
-    while not stop.is_set():
-        run = store.get(run_id)
-        last = rows[-1]["step"] if rows else -1
-        rows = charts.append_thinned(rows, store.batches(run_id, since_step=last), 2000)
-        epochs = store.epochs(run_id)
-        charts.batch_loss_figure(rows)
-        charts.epoch_figure(epochs, "loss", run.config.epochs)
-        charts.epoch_figure(epochs, "accuracy", run.config.epochs)
-        charts.learning_rate_figure(epochs, run.config.epochs)
-        charts.throughput_figure(epochs, run.progress.get("images_per_second"), run.config.epochs)
-        stop.wait(1.0)
-    buffers.append(len(rows))
+@contextmanager
+def pinned(core: int):
+    """Run every thread of this process, and any process it starts, on `core` only."""
+    tids = [t.id for t in psutil.Process().threads()]
+    before = {tid: os.sched_getaffinity(tid) for tid in tids}
+    try:
+        for tid in tids:
+            os.sched_setaffinity(tid, {core})
+        yield
+    finally:
+        for tid, cpus in before.items():
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except OSError:  # the thread has ended
+                pass
 
 
-def rates_after(store: Store, run_id: str, scheduler: Scheduler, count: int) -> list[float]:
-    start = store.get(run_id).epochs_completed + 1  # skip the epoch in progress
+class Session:
+    """One browser tab on the Train page of the run: Streamlit's AppTest, refreshed once a second.
+
+    AppTest swaps process-wide Streamlit state (its mock Runtime) in and out around each run, so
+    runs take turns under one lock; a real server's script threads take turns for the GIL the same
+    way. Each session keeps its own session state, so its bounded batch buffer is the page's own.
+    """
+
+    turn = threading.Lock()
+
+    def __init__(self, run_id: str):
+        self.app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        self.app.query_params["run"] = run_id
+        self.refreshes, self.errors = 0, []
+        with self.turn:
+            self.app.run()
+            self.app.switch_page("pages/train.py").run()
+
+    def refresh(self) -> None:
+        with self.turn:
+            self.app.run()
+        self.refreshes += 1
+        self.errors += [e.value for e in self.app.exception]
+
+    def buffered_points(self) -> int:
+        return len(self.app.session_state[live.BUFFER_KEY]["rows"])
+
+    def watch(self, active: threading.Event, stop: threading.Event) -> None:
+        """Refresh every second while `active`; idle (a closed tab) otherwise."""
+        while not stop.is_set():
+            if active.wait(0.2) and not stop.is_set():
+                started = time.monotonic()
+                self.refresh()
+                stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
+
+
+def phase_rate(store: Store, run_id: str, scheduler: Scheduler, count: int = EPOCHS) -> float:
+    """Images/s over the next `count` whole epochs (the one in progress is skipped).
+
+    Whole phases, not a median of epochs: single epochs' times swing by 2x on this VM (work moves
+    across the epoch boundary), while the sum over a few epochs holds steady.
+    """
+    start = store.get(run_id).epochs_completed + 1
     while True:
         scheduler.tick()
-        rows = [e for e in store.epochs(run_id) if e["epoch"] > start]
-        if len(rows) >= count:
-            return [e["images_per_second"] for e in rows[:count]]
+        rows = [e for e in store.epochs(run_id) if e["epoch"] > start][:count]
+        if len(rows) == count:
+            images = sum(e["images_per_second"] * e["seconds"] for e in rows)
+            return images / sum(e["seconds"] for e in rows)
         time.sleep(0.2)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="unreliable inside the full suite: once 5,428 -> 2,310 images/s on a clean-clone CI run, while it "
-    "passes alone; cause not found yet (see the issue 8 note)",
-)
-def test_twenty_watchers_cost_the_job_at_most_ten_percent(store, tiny_data_dir):
-    cores = os.cpu_count() or 1
-    if cores < 2:
-        pytest.skip("needs two cores to keep the watchers off the worker's core")
-    me = psutil.Process()
-    original = me.cpu_affinity()
-    me.cpu_affinity([1])
-    try:
-        config = TrainConfig(dataset="mnist", architecture="lenet5", epochs=400, batch_size=16, data_dir=tiny_data_dir)
-        run_id = store.create_run(config)
-        scheduler = Scheduler(store, slots=["cpu"])
-        scheduler.tick()
-        while not store.get(run_id).pid:
-            time.sleep(0.1)
-        psutil.Process(store.get(run_id).pid).cpu_affinity([0])
-        alone = statistics.median(rates_after(store, run_id, scheduler, EPOCHS))
+def busiest_processes() -> str:
+    """What else was using the machine, for the failure message."""
+    procs = list(psutil.process_iter(["pid", "name"]))
+    for p in procs:
+        try:
+            p.cpu_percent(None)
+        except psutil.Error:
+            pass
+    time.sleep(1.0)
+    usage = []
+    for p in procs:
+        try:
+            usage.append((p.cpu_percent(None), p.info["pid"], p.info["name"]))
+        except psutil.Error:
+            pass
+    return ", ".join(f"{name} ({pid}) {cpu:.0f}%" for cpu, pid, name in sorted(usage, reverse=True)[:5])
 
-        tracemalloc.start()
-        stop, buffers = threading.Event(), []
-        threads = [threading.Thread(target=watch, args=(store, run_id, stop, buffers)) for _ in range(WATCHERS)]
+
+@pytest.fixture(scope="module")
+def blob_data_dir(tmp_path_factory) -> str:
+    """8,000 training images: an epoch of LeNet-5 lasts about a second on one core."""
+    return write_blob_mnist(tmp_path_factory.mktemp("blobs"), train=8000)
+
+
+def test_twenty_watchers_cost_the_job_at_most_ten_percent(store, blob_data_dir, monkeypatch):
+    monkeypatch.setenv("CONVSTUDIO_DATA_DIR", blob_data_dir)
+    monkeypatch.setenv("CONVSTUDIO_NO_SCHEDULER", "1")  # the test's scheduler is the only one
+    if len(os.sched_getaffinity(0)) < 2 or not {WORKER_CORE, WATCHER_CORE} <= os.sched_getaffinity(0):
+        pytest.skip("needs cores 0 and 1 to keep the watchers off the worker's core")
+    config = TrainConfig(dataset="mnist", architecture="lenet5", epochs=500, batch_size=128, data_dir=blob_data_dir)
+    run_id = store.create_run(config)
+    scheduler = Scheduler(store, slots=["cpu"])
+    with pinned(WORKER_CORE):
+        scheduler.tick()  # the worker inherits this thread's core from birth, TensorFlow pools included
+    worker = psutil.Process(store.get(run_id).pid)
+    with pinned(WATCHER_CORE):
+        sessions = [Session(run_id) for _ in range(WATCHERS)]
+        assert all(f"Run `{run_id}` · running" in "".join(m.value for m in s.app.markdown) for s in sessions)
+        active, stop = threading.Event(), threading.Event()
+        threads = [threading.Thread(target=s.watch, args=(active, stop)) for s in sessions]
         for t in threads:
             t.start()
-        watched = statistics.median(rates_after(store, run_id, scheduler, EPOCHS))
-        early = tracemalloc.get_traced_memory()[0]
-        rates_after(store, run_id, scheduler, EPOCHS)
-        late = tracemalloc.get_traced_memory()[0]
+        phase_rate(store, run_id, scheduler, 2)  # warm up
+        quiet, watched, memory, watching = [phase_rate(store, run_id, scheduler)], [], [], 0.0
+        for _ in range(ROUNDS):
+            active.set()
+            began = time.monotonic()
+            watched.append(phase_rate(store, run_id, scheduler))
+            watching += time.monotonic() - began
+            memory.append(psutil.Process().memory_info().rss)
+            active.clear()
+            quiet.append(phase_rate(store, run_id, scheduler))
         stop.set()
         for t in threads:
             t.join()
-        tracemalloc.stop()
+        worker_cores = {c for t in worker.threads() for c in os.sched_getaffinity(t.id)}
+        others = busiest_processes()
         store.request_stop(run_id)
         while not store.get(run_id).is_finished:
             scheduler.tick()
             time.sleep(0.2)
-    finally:
-        me.cpu_affinity(original)
-    assert len(buffers) == WATCHERS and max(buffers) <= 2000
-    assert watched >= 0.9 * alone, f"alone {alone:.0f} images/s, watched by {WATCHERS}: {watched:.0f}"
-    assert late - early < 20 * 2**20, f"watchers' memory grew {(late - early) / 2**20:.1f} MB"
+
+    assert worker_cores == {WORKER_CORE}, f"the worker's threads ran on cores {worker_cores}"
+    ratio = statistics.median(watched) / statistics.median(quiet)
+    figures = (
+        f"quiet {[round(q) for q in quiet]} images/s, watched {[round(w) for w in watched]}, "
+        f"{sum(s.refreshes for s in sessions) / watching:.1f} page runs/s while watched, "
+        f"RSS {(memory[-1] - memory[0]) / 2**20:+.1f} MB; busiest: {others}"
+    )
+    print(f"watched/quiet {ratio:.3f}: {figures}")  # shown with pytest -s
+    assert ratio >= 0.9, f"watching by {WATCHERS} cost the job {1 - ratio:.0%}: {figures}"
+    assert not [e for s in sessions for e in s.errors], "a page raised while watching"
+    refreshes = sum(s.refreshes for s in sessions) / watching
+    assert refreshes >= WATCHERS / 2, f"only {refreshes:.1f} page runs a second: the sessions hardly watched"
+    assert max(s.buffered_points() for s in sessions) <= live.MAX_POINTS
+    growth = memory[-1] - memory[0]
+    assert growth < 20 * 2**20, f"the server grew by {growth / 2**20:.1f} MB from the first watched phase to the last"
