@@ -17,6 +17,7 @@ import sys
 from lib import datasets, models, presets
 from lib.config import OPTIMIZERS, ConfigError, TrainConfig
 from lib.store import STATUSES, Store, UnknownRun, default_runs_dir
+from lib.training import ModelRefused
 
 
 class CliError(Exception):
@@ -322,7 +323,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         store = Store(args.runs_dir or default_runs_dir())
         return COMMANDS[args.command](args, store)
-    except (CliError, ConfigError, datasets.DatasetUnavailable, UnknownRun) as exc:
+    except (CliError, ConfigError, datasets.DatasetUnavailable, UnknownRun, ModelRefused) as exc:
         message = " ".join(str(exc).split())  # one line, even for multi-line explanations
         print(f"error: {message}", file=sys.stderr)
         return 2

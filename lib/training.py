@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 from lib import datasets, models
 from lib.config import TrainConfig
@@ -132,11 +133,31 @@ def build_model(config: TrainConfig, info: datasets.DatasetInfo, steps_per_epoch
     return model
 
 
+class ModelRefused(ValueError):
+    """A model file ConvStudio will not load: not one the store wrote, damaged, or carrying code."""
+
+
 def load_model(path):
-    """Load a model file the store wrote; safe_mode refuses arbitrary code in lambdas."""
+    """Load a model file the store wrote, or say clearly why not.
+
+    Keras's safe mode refuses Python code (a Lambda layer's bytecode), which ConvStudio never
+    writes; a link is not a file the store wrote, wherever it points.
+    """
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        raise ModelRefused(f"{path} is a link or not a file: ConvStudio only loads model files it wrote itself")
     import keras
 
-    return keras.saving.load_model(path, safe_mode=True)
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise ModelRefused(
+                f"{path} contains Python code (a Lambda layer), which ConvStudio never writes: refused, not run"
+            ) from exc
+        raise ModelRefused(f"{path} cannot be read ({type(exc).__name__}): it is damaged or not a Keras model") from exc
 
 
 # -- the run -----------------------------------------------------------------

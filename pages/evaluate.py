@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import charts_eval
+from lib.training import ModelRefused
 from ui import evaluate_parts as parts
 from ui import frame, run_picker
 from ui.resources import get_store
@@ -147,7 +148,11 @@ if run is None:
     st.stop()
 
 version = parts.model_version(store, run.id)
-data = parts.evaluation_data(store, run.id, version)
+try:
+    data = parts.evaluation_data(store, run.id, version)
+except ModelRefused as exc:  # a file someone put there by hand, or a damaged one
+    st.error(f"This run's model cannot be used: {exc}", icon=":material/gpp_bad:")
+    st.stop()
 top = st.columns(3)
 top[0].metric("Test accuracy", f"{data['accuracy']:.2%}")
 top[1].metric("Test loss", f"{data['loss']:.4f}")

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from lib import datasets, explain, inference, preprocess
+from lib.training import ModelRefused
 from ui import auth, frame, run_picker
 from ui.resources import get_store
 
@@ -198,7 +199,11 @@ if run is None:
 info = datasets.info(run.config.dataset)
 describe_run(run, info)
 path = store.model_path(run.id)
-model = cached_model(run.id, inference.file_version(path), str(path))
+try:
+    model = cached_model(run.id, inference.file_version(path), str(path))
+except ModelRefused as exc:  # a file someone put there by hand, or a damaged one
+    st.error(f"This run's model cannot be used: {exc}", icon=":material/gpp_bad:")
+    st.stop()
 
 # Only the open tab runs (on_change="rerun"), so the camera is not switched on for people who draw.
 draw, upload, camera = st.tabs(["Draw", "Upload", "Camera"], key="predict_source", on_change="rerun")
