@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from lib.config import ConfigError
+from lib import access
+from lib.config import ConfigError, TrainConfig
 from lib.store import Store
 
 # A fine-tune reuses the parent's weights, so what shapes the network must stay as it was.
 FIXED_IN_FINETUNE = ("dataset", "architecture", "batchnorm", "width", "data_dir")
 
 
-def continue_run(store: Store, run_id: str, more_epochs: int) -> str:
-    """Queue a finished run again for `more_epochs`; its epoch count and optimizer state carry on."""
+def admit(store: Store, config: TrainConfig, user: str | None, policy: access.Policy | None) -> TrainConfig:
+    """The administrator's limits, as for any new run from the Train page (no policy: the command line)."""
+    if policy is None:
+        return config
+    access.check_submission(policy, store, user, config)
+    return access.stamp_limits(policy, config)
+
+
+def continue_run(
+    store: Store, run_id: str, more_epochs: int, user: str | None = None, policy: access.Policy | None = None
+) -> str:
+    """Queue a finished run again for `more_epochs`; its epoch count and optimizer state carry on.
+
+    With a policy, only the run's owner or an administrator may, within the server's limits.
+    """
     run = store.get(run_id)
+    if policy is not None and not access.can_manage(policy, user, run):
+        raise ConfigError("run", f"only {run.owner} or an administrator can continue run {run_id}")
     if not run.is_finished:
         raise ConfigError("run", f"run {run_id} is {run.status}; only a finished run can continue")
     if not store.model_path(run_id, "last").exists() or not run.epochs_completed:
@@ -21,13 +37,16 @@ def continue_run(store: Store, run_id: str, more_epochs: int) -> str:
             "lr_schedule", "this run's cosine schedule has decayed to its end; fine-tune it with a new learning rate"
         )
     config = run.config.replace(epochs=run.epochs_completed + int(more_epochs)).validate()
+    config = admit(store, config, user, policy)
     store.update_config(run_id, config)
     if not store.requeue(run_id):
         raise ConfigError("run", f"run {run_id} could not be queued again")
     return run_id
 
 
-def finetune(store: Store, run_id: str, owner: str | None = None, **changes) -> str:
+def finetune(
+    store: Store, run_id: str, owner: str | None = None, policy: access.Policy | None = None, **changes
+) -> str:
     """A new run starting from `run_id`'s final weights with new training settings."""
     parent = store.get(run_id)
     if not store.model_path(run_id, "model").exists():
@@ -37,14 +56,22 @@ def finetune(store: Store, run_id: str, owner: str | None = None, **changes) -> 
             raise ConfigError(name, "cannot change when fine-tuning (the weights are the parent's)")
     config = parent.config.replace(**changes)
     config.extra = {**config.extra, "finetuned_from": run_id}
-    return store.create_run(config.validate(), owner=owner, parent_id=run_id)
+    config = admit(store, config.validate(), owner, policy)
+    return store.create_run(config, owner=owner, parent_id=run_id)
 
 
-def retry_with_half_batch(store: Store, run_id: str, owner: str | None = None) -> str:
+def offers_half_batch(run) -> bool:
+    """A run that failed for want of memory, with a batch that can still be halved."""
+    return run.status == "failed" and (run.error or "").startswith("Out of memory") and run.config.batch_size >= 2
+
+
+def retry_with_half_batch(
+    store: Store, run_id: str, owner: str | None = None, policy: access.Policy | None = None
+) -> str:
     """After an out-of-memory failure: the same settings with half the batch size, as a new run."""
     run = store.get(run_id)
     if run.config.batch_size < 2:
         raise ConfigError("batch_size", "is already 1; choose a narrower model instead")
     config = run.config.replace(batch_size=run.config.batch_size // 2)
     config.extra = {**config.extra, "retry_of": run_id}
-    return store.create_run(config.validate(), owner=owner)
+    return store.create_run(admit(store, config.validate(), owner, policy), owner=owner)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from lib import access, training
+from lib import access, resume, training
 from lib.config import ConfigError, TrainConfig
 
 
@@ -65,3 +65,42 @@ def test_the_run_time_limit_stops_a_run_and_says_why(store, tiny_data_dir):
     run = store.get(run_id)
     assert run.status == "stopped" and "time limit of 0.05 minutes" in run.error
     assert run.epochs_completed < 500 and store.model_path(run_id).exists()
+
+
+def finished_run(store, owner, **config):
+    """A run that completed with a checkpoint and a model file (empty files: nothing here loads them)."""
+    run_id = store.create_run(TrainConfig(**config), owner=owner)
+    store.claim_next(["cpu"])
+    store.finish(run_id, "completed", epochs_completed=2)
+    for which in ("last", "model"):
+        store.model_path(run_id, which).write_bytes(b"")
+    return run_id
+
+
+def test_only_the_owner_or_an_admin_may_continue_a_run_and_only_within_the_limits(store):
+    policy = access.Policy(password="p", admins=("ada",), max_epochs=10, max_run_minutes=30)
+    run_id = finished_run(store, "bob")
+    with pytest.raises(ConfigError, match="only bob or an administrator"):
+        resume.continue_run(store, run_id, 3, user="eve", policy=policy)
+    assert store.get(run_id).status == "completed"  # nothing changed
+    with pytest.raises(ConfigError) as err:
+        resume.continue_run(store, run_id, 9, user="bob", policy=policy)  # 2 done + 9 more > 10
+    assert err.value.field == "epochs" and store.get(run_id).status == "completed"
+    resume.continue_run(store, run_id, 3, user="ada", policy=policy)
+    run = store.get(run_id)
+    assert run.status == "queued" and run.config.epochs == 5 and run.config.extra["max_run_minutes"] == 30
+
+
+def test_fine_tunes_and_half_batch_retries_are_the_users_own_runs_within_the_limits(store):
+    policy = access.Policy(password="p", max_epochs=10, max_queued_per_user=1, max_run_minutes=30)
+    parent = finished_run(store, "bob")
+    with pytest.raises(ConfigError) as err:
+        resume.finetune(store, parent, owner="eve", policy=policy, epochs=11)
+    assert err.value.field == "epochs"
+    child = store.get(resume.finetune(store, parent, owner="eve", policy=policy, epochs=4))
+    assert child.owner == "eve" and child.parent_id == parent and child.config.extra["max_run_minutes"] == 30
+    with pytest.raises(ConfigError) as err:  # eve's one queued run is the fine-tune
+        resume.retry_with_half_batch(store, parent, owner="eve", policy=policy)
+    assert err.value.field == "queue"
+    retry = store.get(resume.retry_with_half_batch(store, parent, owner="carol", policy=policy))
+    assert retry.owner == "carol" and retry.config.batch_size == TrainConfig().batch_size // 2

@@ -59,3 +59,69 @@ def test_only_the_owner_or_an_admin_may_stop_or_delete(locked, store, tiny_data_
     at.run()
     delete = next(b for b in at.button if b.label.startswith("Delete"))
     assert delete.disabled and "carol" not in (delete.help or "") and theirs in delete.help
+
+
+def test_only_the_owner_or_an_admin_may_continue_a_run_but_anyone_may_fine_tune_it(locked, store, tiny_data_dir):
+    theirs = fake_run(store, tiny_data_dir)
+    store._write(lambda db: db.execute("UPDATE runs SET owner = 'carol' WHERE id = ?", (theirs,)))
+    for which in ("last", "model"):
+        store.model_path(theirs, which).write_bytes(b"")  # the buttons only look for the files
+    at = log_in("bob", "open sesame")
+    at.switch_page("pages/runs.py").run()
+    at.session_state["cs_runs_selected"] = [theirs]
+    at.run()
+    again = at.button(key=f"continue_{theirs}")
+    assert again.disabled and "Only carol or an administrator" in again.help
+    at.button(key=f"finetune_{theirs}").click().run()
+    mine = next(r for r in store.list_runs() if r.id != theirs)
+    assert mine.owner == "bob" and mine.parent_id == theirs and store.get(theirs).status == "completed"
+
+
+@pytest.fixture
+def oidc(runs_dir, tiny_data_dir, tmp_path, monkeypatch):
+    """A server whose secrets.toml configures Streamlit's login ([auth]) and names an administrator."""
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        '[auth]\nredirect_uri = "http://localhost:8501/oauth2callback"\ncookie_secret = "x"\n'
+        'client_id = "convstudio"\nclient_secret = "y"\n'
+        'server_metadata_url = "https://id.example.com/.well-known/openid-configuration"\n'
+        '[convstudio]\nadmins = ["ada@example.com"]\n'
+    )
+    monkeypatch.setenv("CONVSTUDIO_SECRETS", str(secrets))
+    monkeypatch.setenv("CONVSTUDIO_DATA_DIR", tiny_data_dir)
+    monkeypatch.setenv("CONVSTUDIO_NO_SCHEDULER", "1")
+    return runs_dir
+
+
+def as_user(user: dict, page: str | None = None, run_id: str | None = None) -> AppTest:
+    """A session whose identity provider said `user` (AppTest stands in for the provider's answer)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.user = user
+    if run_id:
+        at.query_params["run"] = run_id
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def test_with_oidc_a_visitor_sees_only_the_log_in_button(oidc):
+    at = as_user({"is_logged_in": False})
+    assert [t.value for t in at.title] == ["ConvStudio"]
+    assert [b.label for b in at.button] == ["Log in"] and not at.text_input  # no password form either
+    assert not any(s.key == "w_dataset" for s in at.selectbox)
+
+
+def test_with_oidc_runs_belong_to_the_e_mail_and_only_it_or_an_admin_may_stop_them(oidc, store, tiny_data_dir):
+    dana = as_user({"is_logged_in": True, "email": "dana@example.com"}, "pages/train.py")
+    assert not dana.exception and dana.title[0].value == "Train"
+    assert any(b.label == "Log out" for b in dana.sidebar.button)
+    dana.button(key="start").click().run()
+    run = store.list_runs()[0]
+    assert run.owner == "dana@example.com" and run.status == "queued"
+
+    other = as_user({"is_logged_in": True, "email": "eve@example.com"}, "pages/train.py", run.id)
+    assert next(b for b in other.button if b.label == "Stop").disabled
+    admin = as_user({"is_logged_in": True, "email": "ada@example.com"}, "pages/train.py", run.id)
+    admin.button(key="stop_run").click().run()
+    assert store.get(run.id).status == "stopped"

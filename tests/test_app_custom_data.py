@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -75,3 +77,14 @@ def test_saved_dataset_is_shown_on_the_data_page_like_a_builtin(root, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
     shown = {m.label: m.value for m in at.metric}
     assert shown["Training images"] == "30" and shown["Image shape"] == "32 x 32 x 3"
+
+
+def test_an_upload_over_the_administrators_limit_is_refused_before_it_is_opened(root, tmp_path, monkeypatch):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("[convstudio]\nmax_upload_mb = 1\n")
+    monkeypatch.setenv("CONVSTUDIO_SECRETS", str(secrets))
+    padding = {f"shapes/noise/{i}.bin": os.urandom(256 * 1024) for i in range(6)}  # 1.5 MB that will not compress
+    at = upload(tmp_path, {**class_members(), **padding})
+    assert any("this server accepts uploads up to 1 MB" in e.value for e in at.error)
+    assert not at.metric and not at.button  # no preview, nothing to save
+    assert custom_datasets.saved_names() == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import tempfile
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import streamlit as st
 from lib import charts, charts_eval, datasets, evaluation, explain, export, inference, resume
 from lib.config import ConfigError
 from lib.store import Run, Store
-from ui import sidebar, state
+from ui import auth, sidebar, state
 
 LAST_DRAWING_KEY = "cs_last_drawing"  # {"dataset": name, "input": H x W x C float array}; set by Predict
 COMPARE_METRICS = {
@@ -159,7 +158,7 @@ def _message(run_id: str, text: str, ok: bool) -> None:
 def _continue(store: Store, run_id: str) -> None:
     more = int(st.session_state[f"continue_epochs_{run_id}"])
     try:
-        resume.continue_run(store, run_id, more)
+        resume.continue_run(store, run_id, more, user=auth.user(), policy=auth.policy())
     except ConfigError as exc:
         _message(run_id, f"Cannot continue: {exc.message}", False)
         return
@@ -168,11 +167,12 @@ def _continue(store: Store, run_id: str) -> None:
 
 
 def _finetune(store: Store, run_id: str) -> None:
-    owner = st.session_state.setdefault("cs_owner", uuid.uuid4().hex[:8])
     lr = float(st.session_state[f"finetune_lr_{run_id}"])
     epochs = int(st.session_state[f"finetune_epochs_{run_id}"])
     try:
-        new_id = resume.finetune(store, run_id, owner=owner, learning_rate=lr, epochs=epochs)
+        new_id = resume.finetune(
+            store, run_id, owner=auth.user(), policy=auth.policy(), learning_rate=lr, epochs=epochs
+        )
     except ConfigError as exc:
         _message(run_id, f"Cannot fine-tune: {exc.field.replace('_', ' ')} {exc.message}", False)
         return
@@ -183,6 +183,7 @@ def _finetune(store: Store, run_id: str) -> None:
 def render_run_actions(store: Store, run: Run) -> None:
     """Downloads (.keras, SavedModel, TFLite, JSON, CSV), continue for N epochs, fine-tune with a new LR."""
     has_model = store.model_path(run.id).is_file()
+    allowed = auth.may_manage(run)  # continuing changes the run itself; a fine-tune is the user's own new run
     st.markdown("**Take it with you**")
     row = st.columns(5)
     row[0].download_button(
@@ -244,10 +245,12 @@ def render_run_actions(store: Store, run: Run) -> None:
             "Continue this run",
             on_click=_continue,
             args=(store, run.id),
-            disabled=not run.is_finished,
+            disabled=not run.is_finished or not allowed,
             icon=":material/resume:",
             key=f"continue_{run.id}",
-            help="Same run, optimizer state kept: the epoch count and curves carry on.",
+            help="Same run, optimizer state kept: the epoch count and curves carry on."
+            if allowed
+            else f"Only {run.owner} or an administrator can continue this run; fine-tuning makes your own copy.",
         )
     with right.container(border=True):
         lr_key = f"finetune_lr_{run.id}"

@@ -31,8 +31,9 @@ def ensure() -> None:
     if not st.session_state.get(FRAMED):
         st.rerun()
     # A framed session back in the fallback happens only under AppTest, which
-    # switches it on before every run: draw the frame here instead.
-    from ui import resources, sidebar
+    # switches it on before every run: draw the frame here instead, door included.
+    from ui import auth, resources, sidebar
 
     resources.get_scheduler()
+    auth.gate()
     sidebar.render()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import charts
+from lib import charts, resume
+from lib.config import ConfigError
 from lib.store import Run, Store, UnknownRun
-from ui import auth, evaluate_parts, sidebar
+from ui import auth, evaluate_parts, sidebar, state
 
 BUFFER_KEY = "cs_batch_buffer"
 MAX_POINTS = 2000
@@ -68,6 +69,8 @@ def _header(store: Store, run: Run) -> None:
         st.success(f"Test accuracy **{run.test_accuracy:.2%}** after {epochs} ({seconds}).")
     if run.error:
         (st.error if run.status == "failed" else st.warning)(run.error)
+    if resume.offers_half_batch(run):
+        _offer_half_batch(store, run)
     if run.status in ("queued", "running"):
         allowed = auth.may_manage(run)
         st.button(
@@ -79,6 +82,20 @@ def _header(store: Store, run: Run) -> None:
             disabled=not allowed,
             help=None if allowed else f"Only {run.owner} or an administrator can stop this run.",
         )
+
+
+def _offer_half_batch(store: Store, run: Run) -> None:
+    """Out of memory: one click queues the same settings at half the batch, and the page follows it."""
+    half = run.config.batch_size // 2
+    if not st.button(f"Retry with batch size {half}", key="retry_half_batch", icon=":material/replay:"):
+        return
+    try:
+        new_id = resume.retry_with_half_batch(store, run.id, owner=auth.user(), policy=auth.policy())
+    except ConfigError as exc:
+        st.error(f"Cannot retry: {exc.message}", icon=":material/error:")
+        return
+    state.remember_run(new_id)
+    st.rerun(scope="app")  # the page body puts the new run in the address bar
 
 
 def _charts(store: Store, run: Run) -> None:
