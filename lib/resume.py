@@ -44,6 +44,21 @@ def continue_run(
     return run_id
 
 
+def resume_interrupted(store: Store, run_id: str, user: str | None = None, policy: access.Policy | None = None) -> str:
+    """Queue an interrupted run again: it picks up after its last saved epoch and runs to its planned end."""
+    run = store.get(run_id)
+    if run.status != "interrupted":
+        raise ConfigError("run", f"run {run_id} is {run.status}; only an interrupted run resumes where it stopped")
+    if policy is not None and not access.can_manage(policy, user, run):
+        raise ConfigError("run", f"only {run.owner} or an administrator can resume run {run_id}")
+    config = admit(store, run.config, user, policy)
+    if config != run.config:
+        store.update_config(run_id, config)
+    if not store.requeue(run_id):
+        raise ConfigError("run", f"run {run_id} could not be queued again")
+    return run_id
+
+
 def finetune(
     store: Store, run_id: str, owner: str | None = None, policy: access.Policy | None = None, **changes
 ) -> str:

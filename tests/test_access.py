@@ -104,3 +104,16 @@ def test_fine_tunes_and_half_batch_retries_are_the_users_own_runs_within_the_lim
     assert err.value.field == "queue"
     retry = store.get(resume.retry_with_half_batch(store, parent, owner="carol", policy=policy))
     assert retry.owner == "carol" and retry.config.batch_size == TrainConfig().batch_size // 2
+
+
+def test_only_the_owner_or_an_admin_may_resume_an_interrupted_run(store):
+    policy = access.Policy(password="p", admins=("ada",))
+    run_id = finished_run(store, "bob")
+    with pytest.raises(ConfigError, match="only an interrupted run"):
+        resume.resume_interrupted(store, run_id, user="bob", policy=policy)
+    store._write(lambda db: db.execute("UPDATE runs SET status = 'interrupted' WHERE id = ?", (run_id,)))
+    with pytest.raises(ConfigError, match="only bob or an administrator"):
+        resume.resume_interrupted(store, run_id, user="eve", policy=policy)
+    assert store.get(run_id).status == "interrupted"
+    resume.resume_interrupted(store, run_id, user="bob", policy=policy)
+    assert store.get(run_id).status == "queued"

@@ -51,3 +51,17 @@ def test_no_retry_is_offered_for_other_failures(env, store, tiny_data_dir):  # n
     store.finish(run_id, "failed", error="mnist is not available offline")
     at = open_page("pages/train.py", {"run": run_id})
     assert "retry_half_batch" not in [b.key for b in at.button]
+
+
+def test_an_interrupted_run_resumes_from_its_page(env, store, tiny_data_dir):  # noqa: F811
+    run_id = store.create_run(TrainConfig(data_dir=tiny_data_dir, epochs=5))
+    store.claim_next(["cpu"])
+    store.update_progress(run_id, {"phase": "training"}, epochs_completed=2)
+    store.finish(run_id, "interrupted", error="The server stopped while this run was training (after epoch 2).")
+    at = open_page("pages/train.py", {"run": run_id})
+    assert any("after epoch 2" in w.value for w in at.warning)
+    next(b for b in at.button if b.label == "Resume from epoch 3").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run = store.get(run_id)
+    assert run.status == "queued" and run.config.epochs == 5 and run.epochs_completed == 2
+    assert any(f"Run `{run_id}` · queued" in m.value for m in at.markdown)

@@ -71,6 +71,8 @@ def _header(store: Store, run: Run) -> None:
         (st.error if run.status == "failed" else st.warning)(run.error)
     if resume.offers_half_batch(run):
         _offer_half_batch(store, run)
+    if run.status == "interrupted":
+        _offer_resume(store, run)
     if run.status in ("queued", "running"):
         allowed = auth.may_manage(run)
         st.button(
@@ -96,6 +98,26 @@ def _offer_half_batch(store: Store, run: Run) -> None:
         return
     state.remember_run(new_id)
     st.rerun(scope="app")  # the page body puts the new run in the address bar
+
+
+def _offer_resume(store: Store, run: Run) -> None:
+    """A run the server lost: queue it again to carry on after its last saved epoch."""
+    allowed = auth.may_manage(run)
+    label = f"Resume from epoch {run.epochs_completed + 1}" if run.epochs_completed else "Start it again"
+    if not st.button(
+        label,
+        key="resume_run",
+        icon=":material/resume:",
+        disabled=not allowed,
+        help=None if allowed else f"Only {run.owner} or an administrator can resume this run.",
+    ):
+        return
+    try:
+        resume.resume_interrupted(store, run.id, user=auth.user(), policy=auth.policy())
+    except ConfigError as exc:
+        st.error(f"Cannot resume: {exc.message}", icon=":material/error:")
+        return
+    st.rerun(scope="app")  # the run is queued again: the page starts refreshing
 
 
 def _charts(store: Store, run: Run) -> None:
