@@ -20,7 +20,7 @@ Four things made earlier versions of this test unreliable inside the full suite:
 - This VM's speed drifts, and jumps between regimes a third apart, for minutes at a time, with or
   without watchers. Now watched phases alternate with quiet ones (the sessions idle, as closed
   tabs); each watched phase is compared with the mean of the quiet phases on either side and the
-  median of those ratios is judged: after 5 rounds, or up to 11 while it is below 0.9, so one
+  median of those ratios is judged: after 5 rounds, or up to 15 while it is below 0.9, so one
   unlucky phase cannot fail the test while a real 10% cost still does.
 - In the full suite the test process carries a large heap; garbage collections over it slowed
   the sessions threefold. The heap is frozen while they watch.
@@ -48,8 +48,8 @@ from ui import live
 
 pytestmark = pytest.mark.slow
 WATCHERS = 20
-ROUNDS = (5, 11)  # watched phases, each followed by a quiet one: at least 5, more while the answer is unclear
-EPOCHS = 3  # epochs per phase (about a second each)
+ROUNDS = (5, 15)  # watched phases, each followed by a quiet one: at least 5, more while the answer is unclear
+EPOCHS = 4  # epochs per phase (about a second each)
 WORKER_CORE, WATCHER_CORE = 0, 1
 
 
