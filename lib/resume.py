@@ -18,6 +18,20 @@ def admit(store: Store, config: TrainConfig, user: str | None, policy: access.Po
     return access.stamp_limits(policy, config)
 
 
+def _check_may_manage(run, user: str | None, policy: access.Policy | None, action: str) -> None:
+    if policy is not None and not access.can_manage(policy, user, run):
+        raise ConfigError("run", f"only {run.owner} or an administrator can {action} run {run.id}")
+
+
+def _requeue(store: Store, run, config: TrainConfig) -> str:
+    """Save the run's (possibly changed) settings and put it back in the queue."""
+    if config != run.config:
+        store.update_config(run.id, config)
+    if not store.requeue(run.id):
+        raise ConfigError("run", f"run {run.id} could not be queued again")
+    return run.id
+
+
 def continue_run(
     store: Store, run_id: str, more_epochs: int, user: str | None = None, policy: access.Policy | None = None
 ) -> str:
@@ -26,8 +40,7 @@ def continue_run(
     With a policy, only the run's owner or an administrator may, within the server's limits.
     """
     run = store.get(run_id)
-    if policy is not None and not access.can_manage(policy, user, run):
-        raise ConfigError("run", f"only {run.owner} or an administrator can continue run {run_id}")
+    _check_may_manage(run, user, policy, "continue")
     if not run.is_finished:
         raise ConfigError("run", f"run {run_id} is {run.status}; only a finished run can continue")
     if not store.model_path(run_id, "last").exists() or not run.epochs_completed:
@@ -37,11 +50,7 @@ def continue_run(
             "lr_schedule", "this run's cosine schedule has decayed to its end; fine-tune it with a new learning rate"
         )
     config = run.config.replace(epochs=run.epochs_completed + int(more_epochs)).validate()
-    config = admit(store, config, user, policy)
-    store.update_config(run_id, config)
-    if not store.requeue(run_id):
-        raise ConfigError("run", f"run {run_id} could not be queued again")
-    return run_id
+    return _requeue(store, run, admit(store, config, user, policy))
 
 
 def resume_interrupted(store: Store, run_id: str, user: str | None = None, policy: access.Policy | None = None) -> str:
@@ -49,14 +58,8 @@ def resume_interrupted(store: Store, run_id: str, user: str | None = None, polic
     run = store.get(run_id)
     if run.status != "interrupted":
         raise ConfigError("run", f"run {run_id} is {run.status}; only an interrupted run resumes where it stopped")
-    if policy is not None and not access.can_manage(policy, user, run):
-        raise ConfigError("run", f"only {run.owner} or an administrator can resume run {run_id}")
-    config = admit(store, run.config, user, policy)
-    if config != run.config:
-        store.update_config(run_id, config)
-    if not store.requeue(run_id):
-        raise ConfigError("run", f"run {run_id} could not be queued again")
-    return run_id
+    _check_may_manage(run, user, policy, "resume")
+    return _requeue(store, run, admit(store, run.config, user, policy))
 
 
 def finetune(
