@@ -4,17 +4,14 @@
 
 This file is the frame around every page: navigation and the sidebar status.
 Training never happens here; it runs in worker processes started by the
-scheduler (see lib/jobs.py), and the pages poll the run store.
+scheduler (see lib/runs/scheduler.py), and the pages poll the run store.
 """
 
 import streamlit as st
 
-from ui import auth, sidebar
-from ui.resources import get_scheduler
+from ui import frame
 
 st.set_page_config(page_title="ConvStudio", page_icon=":material/neurology:", layout="wide")
-
-get_scheduler()  # starts the one background scheduler of this server
 
 pages = {
     "Build": [
@@ -29,7 +26,5 @@ pages = {
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     ],
 }
-auth.gate()  # a login form, and nothing else, until this session may use the app
-page = st.navigation(pages)
-sidebar.render()
-page.run()
+frame.draw()  # scheduler, login door (nothing else until this session may use the app), sidebar
+st.navigation(pages).run()

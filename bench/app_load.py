@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import CHROMIUM, start_app  # noqa: E402
 
 from lib.config import TrainConfig  # noqa: E402
-from lib.store import Store  # noqa: E402
+from lib.runs.store import Store  # noqa: E402
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
 

@@ -32,9 +32,11 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # the target is for the CPU, 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lib import datasets, inference, preprocess, training  # noqa: E402
 from lib.config import TrainConfig  # noqa: E402
-from lib.store import Store  # noqa: E402
+from lib.data import datasets
+from lib.inference import prediction, preprocess
+from lib.runs.store import Store  # noqa: E402
+from lib.train import fit
 
 TARGET_P95_MS = 50.0
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -45,7 +47,7 @@ def train_lenet(data_dir: str, runs_dir: str) -> tuple[Store, str]:
     config = TrainConfig(dataset="mnist", architecture="lenet5", epochs=1, train_limit=2000, data_dir=data_dir)
     run_id = store.create_run(config)
     store.claim_next(["cpu"])
-    training.train_run(store, run_id)
+    fit.train_run(store, run_id)
     return store, run_id
 
 
@@ -76,7 +78,7 @@ def measure(model, urls: list[str], repeats: int) -> tuple[np.ndarray, np.ndarra
         png = base64.b64decode(url.split(";base64,", 1)[1])
         x = preprocess.prepare_bytes(png, (28, 28, 1), "mnist").model_input
         middle = time.perf_counter()
-        probs = inference.probabilities(model, x)
+        probs = prediction.probabilities(model, x)
         end = time.perf_counter()
         assert probs.shape == (1, 10)
         total.append((end - start) * 1000)
@@ -99,7 +101,7 @@ def main() -> int:
         else:
             print("training a LeNet-5 for one epoch on 2,000 digits...", file=sys.stderr)
             store, run_id = train_lenet(args.data_dir, str(Path(tmp) / "runs"))
-        run, info, model = inference.load_run_model(store, run_id)
+        run, info, model = prediction.load_run_model(store, run_id)
         if run.architecture != "lenet5":
             print(f"note: run {run_id} is {run.architecture}; the target is stated for lenet5", file=sys.stderr)
         urls = canvas_data_urls(args.data_dir)

@@ -24,9 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from lib import datasets, training  # noqa: E402
 from lib.config import TrainConfig  # noqa: E402
-from lib.store import Store  # noqa: E402
+from lib.data import datasets
+from lib.runs.store import Store  # noqa: E402
+from lib.train import fit
 
 TARGET = 1.03
 
@@ -37,7 +38,7 @@ def bare_epoch_seconds(config: TrainConfig, data) -> list[float]:
 
     keras.utils.set_random_seed(config.seed)
     steps = -(-len(data.x_train) // config.batch_size)
-    model = training.build_model(config, data.info, steps)
+    model = fit.build_model(config, data.info, steps)
     times, start = [], {}
 
     class EpochTimer(keras.callbacks.Callback):  # epoch hooks only: keeps Keras's fast batch path
@@ -62,7 +63,7 @@ def engine_epoch_seconds(config: TrainConfig, runs_dir: str) -> list[float]:
     store = Store(runs_dir)
     run_id = store.create_run(config)
     store.claim_next(["bench"])
-    training.train_run(store, run_id)
+    fit.train_run(store, run_id)
     return [e["seconds"] for e in store.epochs(run_id)]
 
 

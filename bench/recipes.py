@@ -25,8 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from lib import datasets, presets, training  # noqa: E402
-from lib.store import Store  # noqa: E402
+from lib import presets
+from lib.data import datasets
+from lib.runs.store import Store  # noqa: E402
+from lib.train import fit
 
 
 def official_test_set(dataset: str, data_dir: str | None) -> bool:
@@ -39,7 +41,7 @@ def train_once(config, runs_dir) -> tuple[float, float]:
     run_id = store.create_run(config)
     store.claim_next(["bench"])
     start = time.perf_counter()
-    result = training.train_run(store, run_id)
+    result = fit.train_run(store, run_id)
     return result["test_accuracy"], time.perf_counter() - start
 
 

@@ -12,6 +12,9 @@ import json
 import math
 from dataclasses import dataclass, field
 
+from lib import models
+from lib.data import datasets
+
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -81,8 +84,6 @@ class TrainConfig:
     # -- validation -------------------------------------------------------
     def validate(self) -> TrainConfig:
         """Check every field; return self so calls chain. Raises ConfigError."""
-        from lib import datasets, models  # late: keeps config importable on its own
-
         if self.dataset not in datasets.names():
             raise ConfigError(
                 "dataset", f"unknown dataset {self.dataset!r}; choose one of {', '.join(datasets.names())}"

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from lib import charts, custom_datasets, datasets
+from lib.charts import curves
+from lib.data import custom, datasets
 from ui import auth, frame, state
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
@@ -27,8 +28,8 @@ def pick_source():
             st.error(f"The zip is {upload.size / 2**20:,.0f} MB; this server accepts uploads up to {limit} MB.")
             return None
         return upload
-    root = custom_datasets.data_root()
-    folders = custom_datasets.server_folders()
+    root = custom.data_root()
+    folders = custom.server_folders()
     if not folders:
         st.info(f"No folders under the data root `{root}`. Copy a dataset there to import it without uploading.")
         return None
@@ -47,8 +48,8 @@ def show_problems(problems: list[str], skipped: list[dict]) -> None:
 # -- preview and save ------------------------------------------------------------------------
 def preview_and_save(source) -> None:
     try:
-        preview = custom_datasets.inspect(source)
-    except custom_datasets.Refused as exc:
+        preview = custom.inspect(source)
+    except custom.Refused as exc:
         st.error(f"**This cannot become a dataset:** {exc}", icon=":material/block:")
         return
     counts = preview["counts"]
@@ -56,24 +57,22 @@ def preview_and_save(source) -> None:
     cols[0].metric("Classes", len(preview["class_names"]))
     cols[1].metric("Training images", sum(counts["train"]))
     cols[2].metric("Test images", sum(counts["test"]))
-    fig = charts.class_distribution_figure(preview["class_names"], counts["train"], counts["test"])
+    fig = curves.class_distribution_figure(preview["class_names"], counts["train"], counts["test"])
     st.plotly_chart(fig, key="cd_preview_distribution")
     show_problems(preview["problems"], preview["skipped"])
 
     with st.form("cd_save"):
         name = st.text_input("Dataset name", help="a-z, 0-9, '_' and '-'; the name used in --dataset NAME")
         left, right = st.columns(2)
-        sizes = list(custom_datasets.IMAGE_SIZES)
+        sizes = list(custom.IMAGE_SIZES)
         size = left.selectbox("Image size", sizes, index=sizes.index(preview["image_size"]), help="from the images")
-        colour = right.radio(
-            "Colour", custom_datasets.COLORS, index=custom_datasets.COLORS.index(preview["color"]), horizontal=True
-        )
+        colour = right.radio("Colour", custom.COLORS, index=custom.COLORS.index(preview["color"]), horizontal=True)
         if not st.form_submit_button("Save dataset", type="primary"):
             return
     bar = st.progress(0.0, text="Importing images...")
     try:
-        custom_datasets.add(name, source, size, colour, progress=lambda done, total: bar.progress(done / total))
-    except custom_datasets.Refused as exc:
+        custom.add(name, source, size, colour, progress=lambda done, total: bar.progress(done / total))
+    except custom.Refused as exc:
         st.error(str(exc), icon=":material/block:")
         return
     bar.empty()
@@ -88,21 +87,21 @@ if source is not None:
 
 # -- saved datasets --------------------------------------------------------------------------
 st.header("Saved datasets")
-saved = custom_datasets.listing()
+saved = custom.listing()
 if not saved:
     st.caption("None yet.")
 for row in saved:
     meta = datasets.info(row["name"])
     with st.expander(f"{row['name']}: {row['classes']} classes, {row['train'] + row['test']} images"):
         st.caption(meta.description)
-        manifest = custom_datasets.manifest(row["name"])
+        manifest = custom.manifest(row["name"])
         show_problems(manifest["problems"], manifest["skipped"])
         (x_train, y_train), _ = datasets.load_raw(row["name"])
         shown = range(min(meta.num_classes, MAX_CLASSES_SHOWN))
-        strips = [charts.sample_strip(x_train, y_train, c, SAMPLES_PER_CLASS) for c in shown]
+        strips = [curves.sample_strip(x_train, y_train, c, SAMPLES_PER_CLASS) for c in shown]
         st.image(strips, caption=list(meta.class_names[: len(strips)]), width=420)
         use, remove = st.columns(2)
         use.button("Train on it", key=f"cd_use_{row['name']}", on_click=state.choose, kwargs={"dataset": row["name"]})
         if remove.button("Remove", key=f"cd_remove_{row['name']}"):
-            custom_datasets.remove(row["name"])
+            custom.remove(row["name"])
             st.rerun()

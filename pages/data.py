@@ -4,7 +4,8 @@ import os
 
 import streamlit as st
 
-from lib import charts, datasets
+from lib.charts import curves
+from lib.data import datasets
 from ui import cached, frame, state, widgets
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
@@ -82,5 +83,5 @@ with left:
     if shown < meta.num_classes:
         st.caption(f"The first {shown} of {meta.num_classes} classes.")
 with right:
-    fig = charts.class_distribution_figure(meta.class_names, summary["train_counts"], summary["test_counts"])
+    fig = curves.class_distribution_figure(meta.class_names, summary["train_counts"], summary["test_counts"])
     st.plotly_chart(fig, key="class_distribution")

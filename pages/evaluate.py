@@ -1,7 +1,7 @@
 """Evaluate: where a finished run's model is wrong, and what it has learned.
 
-Thin by design: ui.evaluate_parts caches the evaluation (lib.evaluation) and the
-model's insides (lib.explain) per run and model file time; lib.charts_eval draws.
+Thin by design: ui.evaluate_parts caches the evaluation (lib.inference.evaluation) and the
+model's insides (lib.inference.explain) per run and model file time; lib.charts.diagnostics draws.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lib import charts_eval
-from lib.training import ModelRefused
+from lib.charts import diagnostics
+from lib.model_files import ModelRefused
 from ui import evaluate_parts as parts
 from ui import frame, run_picker
 from ui.resources import get_store
@@ -34,12 +34,12 @@ def confusion_section(data) -> None:
     with chart:
         normalised = st.toggle("Row-normalised (each row sums to 100%)", key="eval_normalised")
         event = st.plotly_chart(
-            charts_eval.confusion_figure(data["confusion"], names, normalised, "Confusion matrix (test set)"),
+            diagnostics.confusion_figure(data["confusion"], names, normalised, "Confusion matrix (test set)"),
             on_select="rerun",
             selection_mode="points",
             key=f"eval_confusion_{run.id}",
         )
-    clicked = charts_eval.cell_from_selection(event.selection if event else None)
+    clicked = diagnostics.cell_from_selection(event.selection if event else None)
     if clicked and clicked != st.session_state.get("eval_clicked"):
         st.session_state["eval_clicked"] = clicked  # a new click moves the pickers; an old one does not
         st.session_state["eval_true"], st.session_state["eval_pred"] = clicked
@@ -58,7 +58,7 @@ def confusion_section(data) -> None:
 
 def cell_images(data, true_class: int, pred_class: int) -> None:
     names = data["class_names"]
-    index = charts_eval.cell_indices(data["y_true"], data["y_pred"], true_class, pred_class)
+    index = diagnostics.cell_indices(data["y_true"], data["y_pred"], true_class, pred_class)
     index = index[np.argsort(-data["confidence"][index], kind="stable")][:CELL_IMAGES]
     what = "classified right" if true_class == pred_class else f"predicted as {names[pred_class]}"
     total = int(np.asarray(data["confusion"])[true_class, pred_class])
@@ -83,7 +83,7 @@ def per_class_section(data) -> None:
             for m in ("precision", "recall", "f1")
         },
     )
-    bars.plotly_chart(charts_eval.per_class_figure(data["per_class"]), key="eval_per_class_bars")
+    bars.plotly_chart(diagnostics.per_class_figure(data["per_class"]), key="eval_per_class_bars")
 
 
 def mistakes_section(data) -> None:
@@ -108,7 +108,7 @@ def inside_section(data) -> None:
             "to show. Try a CNN such as simple_cnn or lenet5."
         )
         return
-    st.plotly_chart(charts_eval.filters_figure(inside["filters"]), key="eval_filters")
+    st.plotly_chart(diagnostics.filters_figure(inside["filters"]), key="eval_filters")
     st.markdown("##### Feature maps for one image")
     source_col, layer_col = st.columns(2)
     drawing = st.session_state.get(parts.LAST_DRAWING_KEY)
@@ -135,7 +135,7 @@ def inside_section(data) -> None:
     )
     parts.image_grid([(np.clip(image, 0, 1) * 255).astype(np.uint8)], [caption], width=112)
     maps = parts.layer_feature_maps(store, run.id, version, layer, image)
-    st.plotly_chart(charts_eval.feature_maps_figure(maps, layers[layer][0]), key="eval_feature_maps")
+    st.plotly_chart(diagnostics.feature_maps_figure(maps, layers[layer][0]), key="eval_feature_maps")
 
 
 # -- the page ---------------------------------------------------------------------------------

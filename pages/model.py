@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from lib import datasets, models
+from lib import models
+from lib.data import datasets
 from ui import cached, frame, state, widgets
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame

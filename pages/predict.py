@@ -1,7 +1,7 @@
 """Predict: draw, upload or photograph an image and see what a trained model says, and why.
 
-Thin by design: lib.preprocess turns the image into the model's input,
-lib.inference predicts, lib.explain draws the Grad-CAM map. The model is held in
+Thin by design: lib.inference.preprocess turns the image into the model's input,
+lib.inference predicts, lib.inference.explain draws the Grad-CAM map. The model is held in
 st.cache_resource keyed by run id and model file time, because every canvas
 stroke reruns this script and loading a model takes seconds.
 """
@@ -14,8 +14,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from lib import datasets, explain, inference, preprocess
-from lib.training import ModelRefused
+from lib.data import datasets
+from lib.inference import explain, prediction, preprocess
+from lib.model_files import ModelRefused
 from ui import auth, frame, run_picker
 from ui.resources import get_store
 
@@ -30,8 +31,8 @@ PREVIEW_PX = 140  # the model input is blown up to about this size, with hard pi
 @st.cache_resource(max_entries=4, show_spinner="Loading the model...")
 def cached_model(run_id: str, version: int, _path: str):
     """One loaded model per (run, file time): a stroke never reloads it, a retrained run does."""
-    model = inference.load_model(_path, version)
-    inference.warm_up(model)  # trace the forward pass now, under the spinner, not on the first stroke
+    model = prediction.load_model(_path, version)
+    prediction.warm_up(model)  # trace the forward pass now, under the spinner, not on the first stroke
     return model
 
 
@@ -98,9 +99,9 @@ def prepare_or_explain(data: bytes, run, info, empty: str, refused: str):
 
 def predict_one(item_key: str, prepared, model, info, started: float) -> None:
     """Predict and show one image; `started` is when its decoding began, for the timing caption."""
-    prediction = inference.predict(model, prepared.model_input, info.class_names)[0]
+    answer = prediction.predict(model, prepared.model_input, info.class_names)[0]
     elapsed_ms = (time.perf_counter() - started) * 1000
-    show_result(item_key, prepared, prediction, model, info)
+    show_result(item_key, prepared, answer, model, info)
     st.caption(f"Predicted in {elapsed_ms:.0f} ms on the server (decoding, preprocessing and the model)")
 
 
@@ -165,7 +166,7 @@ def upload_tab(run, info, model) -> None:
         except preprocess.PreprocessError as exc:
             items.append((f.name, exc))
     good = [p for _, p in items if isinstance(p, preprocess.Prepared)]
-    predictions = iter(inference.predict(model, [p.model_input for p in good], info.class_names) if good else [])
+    predictions = iter(prediction.predict(model, [p.model_input for p in good], info.class_names) if good else [])
     columns = st.columns(GRID_COLUMNS)
     for i, (name, item) in enumerate(items):
         with columns[i % GRID_COLUMNS].container(border=True):
@@ -200,7 +201,7 @@ info = datasets.info(run.config.dataset)
 describe_run(run, info)
 path = store.model_path(run.id)
 try:
-    model = cached_model(run.id, inference.file_version(path), str(path))
+    model = cached_model(run.id, prediction.file_version(path), str(path))
 except ModelRefused as exc:  # a file someone put there by hand, or a damaged one
     st.error(f"This run's model cannot be used: {exc}", icon=":material/gpp_bad:")
     st.stop()

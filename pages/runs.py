@@ -5,7 +5,7 @@ import functools
 import pandas as pd
 import streamlit as st
 
-from lib.store import STATUSES, UnknownRun
+from lib.runs.store import STATUSES, UnknownRun
 from ui import auth, evaluate_parts, frame, sidebar, state
 from ui.resources import get_store
 

@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from lib import access, datasets, models, presets
+from lib import models, presets
 from lib.config import OPTIMIZERS, ConfigError
+from lib.data import datasets
+from lib.runs import access
 from ui import auth, cached, frame, live, state, widgets
 from ui.resources import get_store
 

@@ -32,7 +32,7 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def store(runs_dir):
-    from lib.store import Store
+    from lib.runs.store import Store
 
     return Store(runs_dir)
 
@@ -65,9 +65,9 @@ def tiny_data_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, tiny_data_dir):
     """(runs_dir, run_id): a completed simple_cnn run on the tiny dataset, trained in-process."""
-    from lib import training
     from lib.config import TrainConfig
-    from lib.store import Store
+    from lib.runs.store import Store
+    from lib.train import fit
 
     runs = tmp_path_factory.mktemp("trained") / "runs"
     store = Store(runs)
@@ -76,7 +76,7 @@ def trained_run(tmp_path_factory, tiny_data_dir):
     )
     run_id = store.create_run(config)
     store.claim_next(["cpu"])
-    training.train_run(store, run_id)
+    fit.train_run(store, run_id)
     return runs, run_id
 
 

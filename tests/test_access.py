@@ -2,8 +2,9 @@
 
 import pytest
 
-from lib import access, resume, training
 from lib.config import ConfigError, TrainConfig
+from lib.runs import access, resume
+from lib.train import fit
 
 
 def write(tmp_path, text):
@@ -61,7 +62,7 @@ def test_the_run_time_limit_stops_a_run_and_says_why(store, tiny_data_dir):
     )
     run_id = store.create_run(config)
     store.claim_next(["cpu"])
-    training.train_run(store, run_id)
+    fit.train_run(store, run_id)
     run = store.get(run_id)
     assert run.status == "stopped" and "time limit of 0.05 minutes" in run.error
     assert run.epochs_completed < 500 and store.model_path(run_id).exists()

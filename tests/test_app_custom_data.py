@@ -7,7 +7,7 @@ import os
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import custom_datasets, datasets
+from lib.data import custom, datasets
 from tests.conftest import ROOT
 from tests.test_custom_datasets import class_members, make_zip, png
 
@@ -50,7 +50,7 @@ def test_hostile_zip_is_refused_on_the_page(root, tmp_path):
     at = upload(tmp_path, {**class_members(), "../../evil.png": png()})
     assert any("climbs out of its folder" in e.value for e in at.error)
     assert not at.text_input  # no way to save it
-    assert custom_datasets.saved_names() == []
+    assert custom.saved_names() == []
     assert not (tmp_path / "evil.png").exists()
 
 
@@ -65,11 +65,11 @@ def test_server_folder_is_imported_from_the_data_root(root, tmp_path):
     at.text_input[0].input("photos")
     at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert custom_datasets.saved_names() == ["photos"]
+    assert custom.saved_names() == ["photos"]
 
 
 def test_saved_dataset_is_shown_on_the_data_page_like_a_builtin(root, tmp_path):
-    custom_datasets.add("shapes", make_zip(tmp_path / "s.zip", class_members()))
+    custom.add("shapes", make_zip(tmp_path / "s.zip", class_members()))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
     picker = at.selectbox(key=next(s.key for s in at.selectbox if s.label == "Dataset"))
     assert "shapes" in picker.options and "MNIST handwritten digits" in picker.options[0]
@@ -87,4 +87,4 @@ def test_an_upload_over_the_administrators_limit_is_refused_before_it_is_opened(
     at = upload(tmp_path, {**class_members(), **padding})
     assert any("this server accepts uploads up to 1 MB" in e.value for e in at.error)
     assert not at.metric and not at.button  # no preview, nothing to save
-    assert custom_datasets.saved_names() == []
+    assert custom.saved_names() == []

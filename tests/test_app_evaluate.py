@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import evaluation
-from lib.store import Store
+from lib.inference import evaluation
+from lib.inference import metrics as eval_metrics
+from lib.runs.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,7 +129,7 @@ def test_accuracy_loss_and_the_confusion_heat_map(monkeypatch, trained_run, expe
 
     at.toggle(key="eval_normalised").set_value(True).run()
     z = plotly_values(figure(at, "Confusion matrix")["data"][0]["z"])
-    assert np.allclose(z, evaluation.row_normalised(expected.confusion))
+    assert np.allclose(z, eval_metrics.row_normalised(expected.confusion))
     assert np.allclose(z.sum(axis=1)[expected.confusion.sum(axis=1) > 0], 1.0)
 
 
@@ -222,10 +223,10 @@ def test_a_known_case_gives_hand_computed_numbers_and_cells(monkeypatch, known_c
 
 
 def test_inside_the_model_filters_and_feature_maps(monkeypatch, trained_run, expected):
-    from lib import explain, inference
+    from lib.inference import explain, prediction
 
     runs_dir, run_id = trained_run
-    model = inference.load_model(Store(runs_dir).model_path(run_id))
+    model = prediction.load_model(Store(runs_dir).model_path(run_id))
     layers = explain.feature_layers(model)
     conv = next(layer for layer in model.layers if "Conv" in type(layer).__name__)
     at = page(monkeypatch, runs_dir, state={"eval_section": "Inside the model"})
@@ -259,14 +260,14 @@ def test_inside_offers_the_last_drawing(monkeypatch, trained_run):
 
 
 def test_a_model_without_conv_layers_says_so(monkeypatch, tmp_path, tiny_data_dir):
-    from lib import training
     from lib.config import TrainConfig
+    from lib.train import fit
 
     store = Store(tmp_path / "runs")
     config = TrainConfig(dataset="mnist", architecture="mlp", epochs=1, batch_size=64, data_dir=tiny_data_dir)
     run_id = store.create_run(config)
     store.claim_next(["cpu"])
-    training.train_run(store, run_id)
+    fit.train_run(store, run_id)
     at = page(monkeypatch, store.root, state={"eval_section": "Inside the model"})
     assert "no convolutional layers" in at.info[0].value
     assert not at.get("plotly_chart")
@@ -274,14 +275,14 @@ def test_a_model_without_conv_layers_says_so(monkeypatch, tmp_path, tiny_data_di
 
 # -- the sections for the Train and Runs pages ------------------------------------------------
 def _live(runs_dir, run_id):
-    from lib.store import Store
+    from lib.runs.store import Store
     from ui import evaluate_parts
 
     evaluate_parts.render_live_confusion(Store(runs_dir), run_id)
 
 
 def _actions(runs_dir, run_id):
-    from lib.store import Store
+    from lib.runs.store import Store
     from ui import evaluate_parts
 
     store = Store(runs_dir)
@@ -289,7 +290,7 @@ def _actions(runs_dir, run_id):
 
 
 def _compare(runs_dir, run_ids):
-    from lib.store import Store
+    from lib.runs.store import Store
     from ui import evaluate_parts
 
     evaluate_parts.render_compare(Store(runs_dir), run_ids)
@@ -308,7 +309,7 @@ def test_live_confusion_shows_the_last_epoch(monkeypatch, trained_run):
     last = Store(runs_dir).epochs(run_id)[-1]
     at = section(monkeypatch, _live, runs_dir, run_id)
     heat = figure(at, f"Validation confusion after epoch {last['epoch']}")
-    assert np.allclose(plotly_values(heat["data"][0]["z"]), evaluation.row_normalised(np.array(last["confusion"])))
+    assert np.allclose(plotly_values(heat["data"][0]["z"]), eval_metrics.row_normalised(np.array(last["confusion"])))
     bars = figure(at, "Per-class accuracy")
     assert np.allclose(plotly_values(bars["data"][0]["y"]), last["per_class_accuracy"])
     at.toggle(key="live_confusion_normalised").set_value(False).run()

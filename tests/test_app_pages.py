@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.config import TrainConfig
-from lib.store import Store
+from lib.runs.store import Store
 from tests.conftest import ROOT
 
 TIMEOUT = 90  # the Model page imports TensorFlow on its first run
@@ -311,7 +311,7 @@ def test_no_mixed_precision_switch_without_a_gpu(env, monkeypatch):
 
 
 def test_a_failed_download_says_why_and_keeps_the_page(env, monkeypatch):
-    from lib import datasets
+    from lib.data import datasets
 
     def offline(name, data_dir=None, allow_download=True):
         raise datasets.DatasetUnavailable(f"{name}: put the files somewhere\n(download failed: no route to host)")
@@ -327,7 +327,7 @@ def test_a_failed_download_says_why_and_keeps_the_page(env, monkeypatch):
 
 
 def test_progress_text_reads_like_a_progress_bar():
-    from lib.store import Run
+    from lib.runs.store import Run
     from ui.sidebar import progress_text
 
     def run(status, progress):

@@ -10,8 +10,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from lib import inference, preprocess
-from lib.store import Store
+from lib.inference import prediction, preprocess
+from lib.runs.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,11 +41,11 @@ def canvas_value(png: bytes) -> dict:
     return {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}}
 
 
-def model_says(trained_run, png: bytes) -> inference.Prediction:
+def model_says(trained_run, png: bytes) -> prediction.Prediction:
     runs_dir, run_id = trained_run
-    run, info, model = inference.load_run_model(Store(runs_dir), run_id)
+    run, info, model = prediction.load_run_model(Store(runs_dir), run_id)
     x = preprocess.prepare_bytes(png, info.input_shape, run.config.dataset).model_input
-    return inference.predict(model, x, info.class_names)[0]
+    return prediction.predict(model, x, info.class_names)[0]
 
 
 def predictions_on(at) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lib import presets
 from lib.config import TrainConfig
-from lib.jobs import describe_error
+from lib.train.worker import describe_error
 from tests.test_app_access import locked, log_in  # noqa: F401 - locked is a fixture
 from tests.test_app_pages import env, open_page  # noqa: F401 - env is a fixture
 

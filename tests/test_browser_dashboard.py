@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lib.config import TrainConfig
-from lib.store import Store
+from lib.runs.store import Store
 from tests.conftest import FASHION_DEBIAN, SHARED_DATA, SHARED_MNIST, start_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from lib import evaluation
-from lib.store import Store
+from lib.inference import evaluation
+from lib.runs.store import Store
 from tests.conftest import start_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -73,15 +73,15 @@ def test_drawing_with_the_mouse_shows_a_prediction(tmp_path, browser, trained_ru
 @pytest.mark.realdata
 def test_a_drawn_one_and_seven_are_recognised(tmp_path, browser, shared_data_dir, screenshots_dir):
     """With a LeNet-5 trained on real digits, what a person draws is named correctly."""
-    from lib import training
     from lib.config import TrainConfig
-    from lib.store import Store
+    from lib.runs.store import Store
+    from lib.train import fit
 
     runs_dir = tmp_path / "runs"
     store = Store(runs_dir)
     run_id = store.create_run(TrainConfig(dataset="mnist", architecture="lenet5", epochs=3, data_dir=shared_data_dir))
     store.claim_next(["cpu"])
-    training.train_run(store, run_id)
+    fit.train_run(store, run_id)
 
     proc, url = start_app(runs_dir, shared_data_dir)
     try:

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib import charts, custom_datasets, datasets
-from lib.cli import main
-from lib.custom_datasets import Limits, Refused
+from lib.charts import curves
+from lib.cli.main import main
+from lib.data import custom, datasets
+from lib.data.custom import Limits, Refused
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220)}
 
@@ -77,7 +78,7 @@ def png_with_size(width: int, height: int) -> bytes:
 # -- importing good data -----------------------------------------------------------------
 def test_zip_with_a_top_folder_becomes_a_dataset_beside_the_builtins(root, tmp_path):
     source = make_zip(tmp_path / "shapes.zip", class_members())
-    m = custom_datasets.add("shapes", source)
+    m = custom.add("shapes", source)
 
     assert "shapes" in datasets.names() and "mnist" in datasets.names()
     meta = datasets.info("shapes")
@@ -93,17 +94,17 @@ def test_zip_with_a_top_folder_becomes_a_dataset_beside_the_builtins(root, tmp_p
 
 def test_grey_images_default_to_grey_and_the_user_can_override_size_and_colour(root, tmp_path):
     source = make_zip(tmp_path / "g.zip", class_members(top="", size=28, mode="L"))
-    custom_datasets.add("grey", source)
+    custom.add("grey", source)
     assert datasets.info("grey").input_shape == (28, 28, 1)
 
-    custom_datasets.add("big", source, image_size=64, color="rgb")
+    custom.add("big", source, image_size=64, color="rgb")
     assert datasets.info("big").input_shape == (64, 64, 3)
 
 
 def test_train_and_test_folders_are_honoured(root, tmp_path):
     members = class_members(per_class=10, top="train/")
     members.update(class_members(per_class=3, top="test/"))
-    m = custom_datasets.add("split", make_zip(tmp_path / "s.zip", members))
+    m = custom.add("split", make_zip(tmp_path / "s.zip", members))
     assert m["split_from_folders"] is True
     assert m["counts"] == {"train": [10, 10, 10], "test": [3, 3, 3]}
 
@@ -111,7 +112,7 @@ def test_train_and_test_folders_are_honoured(root, tmp_path):
 def test_inspect_previews_without_writing_anything(root, tmp_path):
     source = make_zip(tmp_path / "shapes.zip", {**class_members(), "shapes/notes.txt": b"hello"})
     before = all_files(tmp_path)
-    preview = custom_datasets.inspect(source)
+    preview = custom.inspect(source)
     assert preview["class_names"] == ["blue", "green", "red"]
     assert (preview["image_size"], preview["color"]) == (32, "rgb")
     assert preview["skipped"] == [{"file": "shapes/notes.txt", "reason": "not an image (.txt)"}]
@@ -120,15 +121,15 @@ def test_inspect_previews_without_writing_anything(root, tmp_path):
 
 
 def test_prepared_custom_dataset_is_lazy_files_that_decode_for_previews(root, tmp_path):
-    custom_datasets.add("shapes", make_zip(tmp_path / "s.zip", class_members()))
+    custom.add("shapes", make_zip(tmp_path / "s.zip", class_members()))
     data = datasets.prepare("shapes", validation_split=0.2)
     assert len(data.x_train) + len(data.x_val) + len(data.x_test) == 36
-    assert isinstance(data.x_train, custom_datasets.ImageFiles)
+    assert isinstance(data.x_train, custom.ImageFiles)
     first = data.x_train[0]
     assert first.dtype == np.uint8 and first.shape == (32, 32, 3)
     # The Data page's sample strip works on it as on a built-in array.
     (x, y), _ = datasets.load_raw("shapes")
-    strip = charts.sample_strip(x, y, 2, count=4)
+    strip = curves.sample_strip(x, y, 2, count=4)
     assert strip.shape == (32, 128, 3) and strip[..., 0].mean() > 150  # class 2 is red
 
 
@@ -136,17 +137,17 @@ def test_prepared_custom_dataset_is_lazy_files_that_decode_for_previews(root, tm
 def test_few_and_unbalanced_classes_are_reported(root, tmp_path):
     members = class_members(per_class=40, top="", classes={"many": (200, 0, 0), "more": (0, 200, 0)})
     members.update(class_members(per_class=3, top="", classes={"rare": (0, 0, 200)}))
-    m = custom_datasets.add("skewed", make_zip(tmp_path / "k.zip", members))
+    m = custom.add("skewed", make_zip(tmp_path / "k.zip", members))
     text = " ".join(m["problems"])
     assert "Too few training images" in text and "rare" in text
     assert "Very unbalanced" in text
 
 
 # -- hostile zips: refused, nothing written ---------------------------------------------------
-def refused(tmp_path, source, match, limits=custom_datasets.DEFAULT_LIMITS):
+def refused(tmp_path, source, match, limits=custom.DEFAULT_LIMITS):
     before = all_files(tmp_path)
     with pytest.raises(Refused, match=match):
-        custom_datasets.add("hostile", source, limits=limits)
+        custom.add("hostile", source, limits=limits)
     assert all_files(tmp_path) == before  # not a single file written anywhere
     assert "hostile" not in datasets.names()
 
@@ -215,7 +216,7 @@ def test_bad_files_are_skipped_and_listed(root, tmp_path):
         "red/huge.png": png_with_size(8_000, 8_000),  # 64 megapixels: beyond ours
         "loose.png": good,
     }
-    m = custom_datasets.add("messy", make_zip(tmp_path / "m.zip", members))
+    m = custom.add("messy", make_zip(tmp_path / "m.zip", members))
     reasons = {s["file"]: s["reason"] for s in m["skipped"]}
     assert reasons["README.txt"] == "not an image (.txt)"
     assert reasons["red/notes.txt"] == "not an image (.txt)"
@@ -233,7 +234,7 @@ def test_bad_files_are_skipped_and_listed(root, tmp_path):
 
 def test_single_oversized_file_is_skipped(root, tmp_path):
     source = make_zip(tmp_path / "z.zip", {**class_members(top=""), "red/big.bmp": b"\0" * (2 * 2**20)})
-    m = custom_datasets.add("big", source, limits=Limits(max_file_bytes=2**20))
+    m = custom.add("big", source, limits=Limits(max_file_bytes=2**20))
     assert "the limit for one image is 1 MB" in m["skipped"][0]["reason"]
 
 
@@ -252,7 +253,7 @@ def write_folder(folder: Path, members: dict[str, bytes]) -> Path:
 
 def test_folder_under_the_data_root_is_imported(root):
     folder = write_folder(root / "photos", class_members(top=""))
-    m = custom_datasets.add("photos", folder)
+    m = custom.add("photos", folder)
     assert m["source"] == "photos/" and len(m["class_names"]) == 3
 
 
@@ -272,7 +273,7 @@ def test_linked_file_leading_outside_is_skipped(root, tmp_path):
     secret = tmp_path / "secret.png"
     secret.write_bytes(png())
     (folder / "red" / "secret.png").symlink_to(secret)
-    m = custom_datasets.add("photos", folder)
+    m = custom.add("photos", folder)
     assert {"file": "red/secret.png", "reason": "a link that leads outside the data root"} in m["skipped"]
 
 
@@ -281,21 +282,21 @@ def test_linked_file_leading_outside_is_skipped(root, tmp_path):
 def test_bad_names_are_refused(root, tmp_path, name):
     refused_name = make_zip(tmp_path / "z.zip", class_members())
     with pytest.raises(Refused, match="not allowed"):
-        custom_datasets.add(name, refused_name)
+        custom.add(name, refused_name)
 
 
 def test_builtin_and_existing_names_are_refused_and_remove_works(root, tmp_path):
     source = make_zip(tmp_path / "z.zip", class_members())
     with pytest.raises(Refused, match="built-in"):
-        custom_datasets.add("mnist", source)
-    custom_datasets.add("shapes", source)
+        custom.add("mnist", source)
+    custom.add("shapes", source)
     with pytest.raises(Refused, match="already exists"):
-        custom_datasets.add("shapes", source)
-    custom_datasets.remove("shapes")
+        custom.add("shapes", source)
+    custom.remove("shapes")
     assert "shapes" not in datasets.names()
     assert not (root / "custom" / "shapes").exists()
     with pytest.raises(Refused, match="no saved dataset"):
-        custom_datasets.remove("shapes")
+        custom.remove("shapes")
     with pytest.raises(datasets.DatasetUnavailable, match="unknown dataset"):
         datasets.info("shapes")
 

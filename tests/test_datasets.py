@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from lib import datasets
+from lib.data import datasets
 
 
 def test_data_dir_is_searched_first_and_normalised(tiny_data_dir):
@@ -33,7 +33,7 @@ def test_stratified_indices_keep_class_shares_and_are_unique():
 def test_missing_dataset_says_where_to_put_files_without_downloading(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr(datasets, "DEBIAN_ROOT", tmp_path / "debian")
-    datasets.load_raw.cache_clear()
+    datasets.load_builtin.cache_clear()
     with pytest.raises(datasets.DatasetUnavailable) as err:
         datasets.load_raw("cifar10", str(tmp_path), allow_download=False)
     message = str(err.value)
@@ -46,7 +46,7 @@ def test_failed_download_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr(datasets, "DEBIAN_ROOT", tmp_path / "debian")
     monkeypatch.delenv("CONVSTUDIO_OFFLINE", raising=False)
-    datasets.load_raw.cache_clear()
+    datasets.load_builtin.cache_clear()
     start = time.time()
     with pytest.raises(datasets.DatasetUnavailable) as err:
         datasets.load_raw("mnist", str(tmp_path))

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lib import datasets, export, resume
 from lib.config import ConfigError
-from lib.store import Store
-from lib.training import load_model
+from lib.data import datasets
+from lib.model_files import load_model
+from lib.runs import export, resume
+from lib.runs.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

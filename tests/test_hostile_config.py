@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib import cli, models
+from lib import models
+from lib.cli.main import main as cli_main
 from lib.config import ConfigError, TrainConfig
 
 anything = st.one_of(
@@ -51,14 +52,15 @@ def test_any_values_are_accepted_or_refused_naming_the_field(values):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.fixed_dictionaries({}, optional=plausible))
 def test_accepted_settings_build_and_compile_a_model(values):
-    from lib import datasets, training
+    from lib.data import datasets
+    from lib.train import fit
 
     try:
         config = TrainConfig(**values).validate()
     except ConfigError as err:
         assert err.field in values
         return
-    model = training.build_model(config, datasets.info(config.dataset), steps_per_epoch=10)
+    model = fit.build_model(config, datasets.info(config.dataset), steps_per_epoch=10)
     assert model.count_params() > 0 and model.optimizer is not None
 
 
@@ -84,6 +86,6 @@ def test_the_command_line_never_shows_a_traceback(cli_env, parts):
     argv = ["--runs-dir", runs_dir, "train", "--data-dir", data_dir, "--detach", *parts]
     err, out = io.StringIO(), io.StringIO()
     with redirect_stderr(err), redirect_stdout(out):
-        code = cli.main(argv)  # anything but CliError-style refusals would raise here
+        code = cli_main(argv)  # anything but CliError-style refusals would raise here
     if code != 0:
         assert code == 2 and err.getvalue().startswith("error:") and len(err.getvalue().strip().splitlines()) == 1

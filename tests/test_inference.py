@@ -1,4 +1,4 @@
-"""lib.inference, lib.explain and `cli predict` on the tiny trained run (synthetic bars: class k = bar at row 2+2k)."""
+"""Prediction, explanations and `cli predict` on the tiny trained run (synthetic bars: class k = bar at row 2+2k)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib import cli, explain, inference, preprocess
-from lib.store import Store
+from lib.cli.main import main as cli_main
+from lib.inference import explain, prediction, preprocess
+from lib.runs.store import Store
 
 
 def bar_image(label: int, size: int = 28) -> np.ndarray:
@@ -24,13 +25,13 @@ def bar_image(label: int, size: int = 28) -> np.ndarray:
 def loaded(trained_run):
     runs_dir, run_id = trained_run
     store = Store(runs_dir)
-    run, info, model = inference.load_run_model(store, run_id)
+    run, info, model = prediction.load_run_model(store, run_id)
     return store, run_id, info, model
 
 
 def test_predicts_the_classes_it_was_trained_on(loaded):
     _, _, info, model = loaded
-    predictions = inference.predict(model, np.stack([bar_image(k) for k in range(10)]), info.class_names)
+    predictions = prediction.predict(model, np.stack([bar_image(k) for k in range(10)]), info.class_names)
     assert [p.class_index for p in predictions] == list(range(10))
     assert [p.label for p in predictions] == [str(k) for k in range(10)]
     for p in predictions:
@@ -41,25 +42,25 @@ def test_predicts_the_classes_it_was_trained_on(loaded):
 
 def test_one_image_without_a_batch_axis(loaded):
     _, _, _, model = loaded
-    assert inference.probabilities(model, bar_image(3)).shape == (1, 10)
+    assert prediction.probabilities(model, bar_image(3)).shape == (1, 10)
 
 
 def test_wrong_input_shape_is_a_clear_error(loaded):
     _, _, _, model = loaded
     with pytest.raises(ValueError, match=r"expects inputs of shape \(28, 28, 1\)"):
-        inference.probabilities(model, np.zeros((32, 32, 3), np.float32))
+        prediction.probabilities(model, np.zeros((32, 32, 3), np.float32))
 
 
 def test_model_is_loaded_once_and_reloaded_when_the_file_changes(loaded):
     store, run_id, _, model = loaded
     path = store.model_path(run_id)
-    assert inference.load_model(path) is model
+    assert prediction.load_model(path) is model
     stat = path.stat()
     try:
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # "retrained"
-        fresh = inference.load_model(path)
+        fresh = prediction.load_model(path)
         assert fresh is not model
-        assert inference.load_model(path) is fresh
+        assert prediction.load_model(path) is fresh
     finally:
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
@@ -70,8 +71,8 @@ def test_unfinished_run_has_no_model(loaded, tiny_data_dir):
 
     queued = store.create_run(TrainConfig(dataset="mnist", architecture="mlp", epochs=1, data_dir=tiny_data_dir))
     try:
-        with pytest.raises(inference.ModelUnavailable, match="queued"):
-            inference.model_file(store, queued)
+        with pytest.raises(prediction.ModelUnavailable, match="queued"):
+            prediction.model_file(store, queued)
     finally:
         store.delete(queued)
 
@@ -125,17 +126,17 @@ def write_png(path, label: int) -> str:
     return str(path)
 
 
-def expected(path, model, info) -> inference.Prediction:
+def expected(path, model, info) -> prediction.Prediction:
     """What the page would say for this file: the same preprocessing, the same model."""
     with open(path, "rb") as f:
         x = preprocess.prepare_bytes(f.read(), info.input_shape, "mnist").model_input
-    return inference.predict(model, x, info.class_names)[0]
+    return prediction.predict(model, x, info.class_names)[0]
 
 
 def test_cli_predict_json(loaded, tmp_path, capsys):
     store, run_id, info, model = loaded
     files = [write_png(tmp_path / "three.png", 3), write_png(tmp_path / "eight.png", 8)]
-    code = cli.main(["--runs-dir", str(store.root), "predict", "--run", run_id, *files, "--json"])
+    code = cli_main(["--runs-dir", str(store.root), "predict", "--run", run_id, *files, "--json"])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0
     answers = [json.loads(line) for line in out]
@@ -152,7 +153,7 @@ def test_cli_predict_bad_file_is_one_line_and_a_failure(loaded, tmp_path, capsys
     good = write_png(tmp_path / "two.png", 2)
     bad = tmp_path / "notes.png"
     bad.write_text("not a picture")
-    code = cli.main(["--runs-dir", str(store.root), "predict", "--run", run_id, str(bad), good, "missing.png"])
+    code = cli_main(["--runs-dir", str(store.root), "predict", "--run", run_id, str(bad), good, "missing.png"])
     captured = capsys.readouterr()
     assert code == 1
     assert captured.err.strip().splitlines() == [
@@ -165,6 +166,6 @@ def test_cli_predict_bad_file_is_one_line_and_a_failure(loaded, tmp_path, capsys
 
 def test_cli_predict_unknown_run(loaded, capsys):
     store, *_ = loaded
-    code = cli.main(["--runs-dir", str(store.root), "predict", "--run", "20000101-000000-000000", "x.png"])
+    code = cli_main(["--runs-dir", str(store.root), "predict", "--run", "20000101-000000-000000", "x.png"])
     assert code == 2
     assert capsys.readouterr().err.startswith("error: no run")

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from lib.config import TrainConfig
-from lib.jobs import Scheduler, describe_error, worker_alive
+from lib.runs.scheduler import Scheduler, worker_alive
+from lib.train.worker import describe_error
 
 pytestmark = pytest.mark.slow
 
@@ -64,11 +65,11 @@ def test_a_worker_exception_fails_the_run_with_its_reason(store, tiny_data_dir, 
 
 
 def test_runs_orphaned_by_a_dead_server_are_interrupted_then_resume_where_they_were(store, tiny_data_dir):
-    from lib import training
+    from lib.train import fit
 
     run_id = store.create_run(config(tiny_data_dir, epochs=2))
     store.claim_next(["cpu"])
-    training.train_run(store, run_id)  # two epochs done
+    fit.train_run(store, run_id)  # two epochs done
     store._write(lambda db: db.execute("UPDATE runs SET status='running', pid=999999 WHERE id=?", (run_id,)))
     assert not worker_alive(999999, run_id)
     assert Scheduler(store, slots=["cpu"]).recover() == [run_id]
@@ -86,7 +87,7 @@ def test_runs_orphaned_by_a_dead_server_are_interrupted_then_resume_where_they_w
 
 
 def _iterations(path):
-    from lib.training import load_model
+    from lib.model_files import load_model
 
     return int(load_model(path).optimizer.iterations.numpy())
 

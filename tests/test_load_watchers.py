@@ -40,8 +40,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.config import TrainConfig
-from lib.jobs import Scheduler
-from lib.store import Store
+from lib.runs.scheduler import Scheduler
+from lib.runs.store import Store
 from tests.conftest import ROOT
 from tests.helpers.blob_data import write_blob_mnist
 from ui import live

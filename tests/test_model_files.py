@@ -14,9 +14,9 @@ import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import inference
-from lib.store import Store
-from lib.training import ModelRefused, load_model
+from lib.inference import prediction
+from lib.model_files import ModelRefused, load_model
+from lib.runs.store import Store
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def test_a_model_carrying_python_code_is_refused_and_its_code_never_runs(copied_
     model_with_code(store.model_path(run_id), marker, monkeypatch)
 
     with pytest.raises(ModelRefused, match="Python code"):
-        inference.load_run_model(store, run_id)
+        prediction.load_run_model(store, run_id)
     assert not marker.exists()
 
     # the control: the same file loaded without safe mode does run its code, so the test can fail

@@ -16,9 +16,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib import cli, datasets, inference, preprocess, training
+from lib.cli.main import main as cli_main
 from lib.config import TrainConfig
-from lib.store import Store
+from lib.data import datasets
+from lib.inference import prediction, preprocess
+from lib.runs.store import Store
+from lib.train import fit
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -38,8 +41,8 @@ def lenet(tmp_path_factory, shared_data_dir):
     config = TrainConfig(dataset="mnist", architecture="lenet5", epochs=4, data_dir=shared_data_dir)
     run_id = store.create_run(config)
     store.claim_next(["cpu"])
-    training.train_run(store, run_id)
-    run, info, model = inference.load_run_model(store, run_id)
+    fit.train_run(store, run_id)
+    run, info, model = prediction.load_run_model(store, run_id)
     _, (x_test, y_test) = datasets.load_raw("mnist", shared_data_dir)
     return store, run_id, model, x_test[:EVAL_DIGITS, ..., 0], y_test[:EVAL_DIGITS]
 
@@ -54,7 +57,7 @@ def on_canvas(digit: np.ndarray, side: int, top: int, left: int, dark_ink: bool)
 
 
 def accuracy(model, inputs, labels) -> float:
-    return float((inference.probabilities(model, np.asarray(inputs)).argmax(axis=1) == labels).mean())
+    return float((prediction.probabilities(model, np.asarray(inputs)).argmax(axis=1) == labels).mean())
 
 
 @pytest.mark.parametrize("dark_ink", [False, True], ids=["white-on-black", "black-on-white"])
@@ -94,7 +97,7 @@ def test_cli_names_real_digits_photographed_on_paper(lenet, tmp_path, capsys):
         Image.fromarray(photo).convert("RGB").save(buf, format="JPEG", quality=85)
         path.write_bytes(buf.getvalue())
         files.append(str(path))
-    assert cli.main(["--runs-dir", str(store.root), "predict", "--run", run_id, *files, "--json"]) == 0
+    assert cli_main(["--runs-dir", str(store.root), "predict", "--run", run_id, *files, "--json"]) == 0
     answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     correct = sum(a["class_index"] == int(y) for a, y in zip(answers, labels[:20], strict=True))
     assert correct >= 18

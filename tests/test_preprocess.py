@@ -1,4 +1,4 @@
-"""lib.preprocess: MNIST-style framing, polarity, colour crops and refusing bad files. No TensorFlow."""
+"""lib.inference.preprocess: MNIST-style framing, polarity, colour crops and refusing bad files. No TensorFlow."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from lib import preprocess as pp
+from lib.inference import preprocess as pp
 
 MNIST = (28, 28, 1)
 
@@ -225,19 +225,22 @@ def test_input_preview_has_hard_pixels():
 def test_preprocess_does_not_import_tensorflow():
     import subprocess
 
-    code = "import sys, lib.preprocess; sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)"
+    code = (
+        "import sys, lib.inference.preprocess; "
+        "sys.exit(1 if 'tensorflow' in sys.modules or 'keras' in sys.modules else 0)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=pp.__file__.rsplit("/lib/", 1)[0]).returncode == 0
 
 
 def test_a_custom_grey_dataset_sees_images_as_it_was_trained_on_them():
     """Custom grey datasets are stored as a plain centre crop (no MNIST framing); prediction must match."""
-    from lib import dataset_import
+    from lib.data import importer
 
     image = Image.new("RGB", (60, 40), "white")
     image.paste((0, 0, 0), (5, 5, 20, 20))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
-    trained = np.asarray(dataset_import.convert(buffer.getvalue(), 32, "grey"), np.float32) / 255.0
+    trained = np.asarray(importer.convert(buffer.getvalue(), 32, "grey"), np.float32) / 255.0
     predicted = pp.to_model_input(image, (32, 32, 1), dataset="my_shapes")[..., 0]
     assert np.abs(trained - predicted).max() < 1e-6
     digit = pp.to_model_input(image, (28, 28, 1), dataset="mnist")

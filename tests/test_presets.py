@@ -2,8 +2,10 @@
 
 import pytest
 
-from lib import datasets, presets, training
+from lib import presets
 from lib.config import ConfigError
+from lib.data import datasets
+from lib.train import fit
 
 
 @pytest.mark.parametrize("name", sorted(presets.PRESETS))
@@ -11,7 +13,7 @@ def test_every_preset_is_a_valid_config_that_builds(name):
     recipe = presets.get(name)
     config = recipe.config()
     assert config.dataset == name and config.extra["preset"] == name
-    model = training.build_model(config, datasets.info(name), steps_per_epoch=10)
+    model = fit.build_model(config, datasets.info(name), steps_per_epoch=10)
     assert model.count_params() > 10_000
     assert recipe.summary.startswith(recipe.title) and ("%" in recipe.summary)
 

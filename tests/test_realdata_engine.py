@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import training
 from lib.config import TrainConfig
+from lib.train import fit
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -19,7 +19,7 @@ def test_simple_cnn_one_epoch_on_full_fashion_mnist_reaches_85_percent(store, fa
     config = TrainConfig(dataset="fashion_mnist", architecture="simple_cnn", epochs=1, validation_split=0.0)
     run_id = store.create_run(config)
     store.claim_next(["cpu"])
-    result = training.train_run(store, run_id)
+    result = fit.train_run(store, run_id)
     assert result["train_size"] == 60_000 and result["test_size"] == 10_000
     assert result["test_accuracy"] >= 0.85, result
 

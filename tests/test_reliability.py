@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lib import resume
 from lib.config import TrainConfig
-from lib.jobs import Scheduler
-from lib.store import Store
+from lib.runs import resume
+from lib.runs.scheduler import Scheduler
+from lib.runs.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

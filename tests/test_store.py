@@ -10,7 +10,7 @@ import time
 import pytest
 
 from lib.config import ConfigError, TrainConfig
-from lib.store import Store, UnknownRun
+from lib.runs.store import Store, UnknownRun
 from tests.conftest import ROOT
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from lib.store import Store
+from lib.runs.store import Store
 
 
 def test_trained_run_completes_with_results_and_files(trained_run):

@@ -13,7 +13,7 @@ import uuid
 
 import streamlit as st
 
-from lib import access
+from lib.runs import access
 
 USER_KEY = "cs_owner"  # the run owner recorded for this session (shared with pages/train.py)
 AUTHED_KEY = "cs_authenticated"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from lib import charts, datasets, devices, models
+from lib import devices, models
+from lib.charts import curves
+from lib.data import datasets
 
 SAMPLES_PER_CLASS = 8
 MAX_CLASSES_SHOWN = 20
@@ -33,7 +35,7 @@ def dataset_summary(name: str, data_dir: str | None) -> dict:
         "test_size": len(x_test),
         "train_counts": np.bincount(y_train, minlength=meta.num_classes).tolist(),
         "test_counts": np.bincount(y_test, minlength=meta.num_classes).tolist(),
-        "strips": [charts.sample_strip(x_train, y_train, c, SAMPLES_PER_CLASS) for c in classes],
+        "strips": [curves.sample_strip(x_train, y_train, c, SAMPLES_PER_CLASS) for c in classes],
         "folder": str(datasets.locate(name, data_dir) or ""),
     }
 

@@ -17,9 +17,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lib import charts, charts_eval, datasets, evaluation, explain, export, inference, resume
+from lib.charts import curves, diagnostics
 from lib.config import ConfigError
-from lib.store import Run, Store
+from lib.data import datasets
+from lib.inference import evaluation, explain, prediction
+from lib.runs import export, resume
+from lib.runs.store import Run, Store
 from ui import auth, sidebar, state
 
 LAST_DRAWING_KEY = "cs_last_drawing"  # {"dataset": name, "input": H x W x C float array}; set by Predict
@@ -34,7 +37,7 @@ COMPARE_METRICS = {
 # -- cached data --------------------------------------------------------------------------
 def model_version(store: Store, run_id: str) -> int:
     """The model file's time: with the run id, the key of every cache below (the store is not hashed)."""
-    return inference.file_version(store.model_path(run_id))
+    return prediction.file_version(store.model_path(run_id))
 
 
 @st.cache_data(max_entries=8, show_spinner="Predicting the test set...")
@@ -73,7 +76,7 @@ def model_input(image: np.ndarray) -> np.ndarray:
 
 
 def _model(store: Store, run_id: str, version: int):
-    return inference.load_model(store.model_path(run_id), version)  # kept loaded per (file, time)
+    return prediction.load_model(store.model_path(run_id), version)  # kept loaded per (file, time)
 
 
 @st.cache_data(max_entries=16, show_spinner="Reading the model's layers...")
@@ -102,7 +105,7 @@ def image_grid(images, captions, width: int = 84) -> None:
     if not images:
         return
     scale = max(1, width // max(1, np.asarray(images[0]).shape[1]))
-    st.image([charts_eval.enlarge(i, scale) for i in images], caption=list(captions), width=width)
+    st.image([diagnostics.enlarge(i, scale) for i in images], caption=list(captions), width=width)
 
 
 def top3_text(top3, class_names) -> str:
@@ -122,12 +125,12 @@ def render_live_confusion(store: Store, run_id: str) -> None:
     normalised = st.toggle("Row-normalised", value=True, key="live_confusion_normalised")
     cols = st.columns(2)
     cols[0].plotly_chart(
-        charts_eval.confusion_figure(counts, names, normalised, f"Validation confusion after epoch {last['epoch']}"),
+        diagnostics.confusion_figure(counts, names, normalised, f"Validation confusion after epoch {last['epoch']}"),
         key="live_confusion",
     )
     title = f"Per-class accuracy, epoch {last['epoch']}"
     cols[1].plotly_chart(
-        charts_eval.per_class_accuracy_figure(names, last["per_class_accuracy"], title),
+        diagnostics.per_class_accuracy_figure(names, last["per_class_accuracy"], title),
         key="live_per_class",
     )
     st.caption(f"On a fixed slice of {int(counts.sum()):,} validation images, recomputed after every epoch.")
@@ -294,10 +297,10 @@ def render_compare(store: Store, run_ids: list[str]) -> None:
     metric = st.segmented_control(
         "Compare", list(COMPARE_METRICS), format_func=COMPARE_METRICS.get, default="val_accuracy", key="compare_metric"
     )
-    curves = {labels[run.id]: store.epochs(run.id) for run in runs}
-    st.plotly_chart(charts.overlay_figure(curves, metric or "val_accuracy"), key="compare_overlay")
+    histories = {labels[run.id]: store.epochs(run.id) for run in runs}
+    st.plotly_chart(curves.overlay_figure(histories, metric or "val_accuracy"), key="compare_overlay")
     configs = {labels[run.id]: {**run.config.to_dict(), "parent run": run.parent_id} for run in runs}
-    rows = charts_eval.differing_settings(configs)
+    rows = diagnostics.differing_settings(configs)
     if rows:
         st.markdown("**Settings that differ**")
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare_settings")

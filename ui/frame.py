@@ -1,29 +1,34 @@
-"""Make sure every page runs inside app.py's frame (navigation, sidebar, scheduler).
+"""The frame around every page: the scheduler, the login door and the sidebar.
 
-Streamlit keeps a fallback for apps with a `pages/` folder: until some session
-has run the entry point's st.navigation, a deep link such as /train?run=ID
-(a reload just after the server restarted) runs pages/train.py on its own,
-without app.py: no sidebar, no scheduler, the old file-list navigation. Pages
-call ensure() first; it switches the fallback off and reruns through app.py.
+app.py draws it on every run. Streamlit also keeps a fallback for apps with a
+`pages/` folder: until some session has run the entry point's st.navigation, a
+deep link such as /train?run=ID (a reload just after the server restarted) runs
+pages/train.py on its own, without app.py: no sidebar, no scheduler, no login.
+Pages call ensure() first; it switches that fallback off (the one place that
+touches Streamlit's private PagesManager; tests/test_frame.py fails loudly if a
+Streamlit upgrade moves it) and reruns through app.py, or draws the frame here.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
-FRAMED = "cs_framed"  # set by every run of app.py (ui.sidebar.render)
+from ui import auth, resources, sidebar
+
+FRAMED = "cs_framed"  # set by every draw(): this session has been through the frame
 
 
-def mark_framed() -> None:
+def draw() -> None:
+    """Scheduler, login door (nothing below it until the session may use the app), sidebar."""
+    resources.get_scheduler()  # starts the one background scheduler of this server
+    auth.gate()
     st.session_state[FRAMED] = True
+    sidebar.render()
 
 
 def ensure() -> None:
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without the fallback: nothing to do
-        return
-    if not getattr(PagesManager, "uses_pages_directory", False):
+    if not PagesManager.uses_pages_directory:
         return
     PagesManager.uses_pages_directory = False
     # Rerun only a session app.py has never framed (a fresh deep link): there is
@@ -32,8 +37,4 @@ def ensure() -> None:
         st.rerun()
     # A framed session back in the fallback happens only under AppTest, which
     # switches it on before every run: draw the frame here instead, door included.
-    from ui import auth, resources, sidebar
-
-    resources.get_scheduler()
-    auth.gate()
-    sidebar.render()
+    draw()

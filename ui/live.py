@@ -2,7 +2,7 @@
 
 Redrawn every second by a fragment while the run is queued or training. Batch
 rows are fetched incrementally (only steps after the last one seen) into a
-per-session buffer that charts.append_thinned keeps bounded, so an hour-long
+per-session buffer that curves.append_thinned keeps bounded, so an hour-long
 run costs the server no more memory than a minute-long one.
 """
 
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import charts, resume
+from lib.charts import curves
 from lib.config import ConfigError
-from lib.store import Run, Store, UnknownRun
+from lib.runs import resume
+from lib.runs.store import Run, Store, UnknownRun
 from ui import auth, evaluate_parts, sidebar, state
 
 BUFFER_KEY = "cs_batch_buffer"
@@ -35,7 +36,7 @@ def batch_rows(store: Store, run_id: str) -> list[dict]:
         buffer = {"run": run_id, "rows": store.batches(run_id, max_points=MAX_POINTS // 2)}
     else:
         last = buffer["rows"][-1]["step"] if buffer["rows"] else -1
-        buffer["rows"] = charts.append_thinned(buffer["rows"], store.batches(run_id, since_step=last), MAX_POINTS)
+        buffer["rows"] = curves.append_thinned(buffer["rows"], store.batches(run_id, since_step=last), MAX_POINTS)
     st.session_state[BUFFER_KEY] = buffer
     return buffer["rows"]
 
@@ -126,12 +127,12 @@ def _charts(store: Store, run: Run) -> None:
     live_rate = (run.progress or {}).get("images_per_second") if run.is_active else None
     planned = run.config.epochs
     top = st.columns(2)
-    top[0].plotly_chart(charts.batch_loss_figure(rows), key="chart_batch_loss")
-    top[1].plotly_chart(charts.epoch_figure(epochs, "loss", planned), key="chart_epoch_loss")
+    top[0].plotly_chart(curves.batch_loss_figure(rows), key="chart_batch_loss")
+    top[1].plotly_chart(curves.epoch_figure(epochs, "loss", planned), key="chart_epoch_loss")
     bottom = st.columns(3)
-    bottom[0].plotly_chart(charts.epoch_figure(epochs, "accuracy", planned), key="chart_epoch_accuracy")
-    bottom[1].plotly_chart(charts.learning_rate_figure(epochs, planned), key="chart_learning_rate")
-    bottom[2].plotly_chart(charts.throughput_figure(epochs, live_rate, planned), key="chart_throughput")
+    bottom[0].plotly_chart(curves.epoch_figure(epochs, "accuracy", planned), key="chart_epoch_accuracy")
+    bottom[1].plotly_chart(curves.learning_rate_figure(epochs, planned), key="chart_learning_rate")
+    bottom[2].plotly_chart(curves.throughput_figure(epochs, live_rate, planned), key="chart_throughput")
     evaluate_parts.render_live_confusion(store, run.id)
 
 

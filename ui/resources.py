@@ -6,8 +6,8 @@ import os
 
 import streamlit as st
 
-from lib.jobs import Scheduler
-from lib.store import Store, default_runs_dir
+from lib.runs.scheduler import Scheduler
+from lib.runs.store import Store, default_runs_dir
 
 
 @st.cache_resource

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import inference
-from lib.store import UnknownRun, check_run_id
+from lib.inference import prediction
+from lib.runs.store import UnknownRun, check_run_id
 
 
 def label(run) -> str:
@@ -20,7 +20,7 @@ def pick_finished_run(store, title: str, key: str, follow_url: bool = False):
     With follow_url, ?run=ID picks the run when it is one, and the choice is written back to the
     address so a reload or a shared link opens the same run.
     """
-    runs = [r for r in store.list_runs(list(inference.PREDICTABLE)) if store.model_path(r.id).is_file()]
+    runs = [r for r in store.list_runs(list(prediction.PREDICTABLE)) if store.model_path(r.id).is_file()]
     if not runs:
         return None
     by_id = {r.id: r for r in runs}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.store import Run
-from ui import cached, frame, state
+from lib.runs.store import Run
+from ui import cached, state
 from ui.resources import get_store
 
 TRAIN_PAGE = "pages/train.py"
@@ -73,8 +73,7 @@ def _status() -> None:
 
 
 def render() -> None:
-    """Called by app.py on every run, so it also marks the session as framed (see ui/frame.py)."""
-    frame.mark_framed()
+    """Drawn by ui.frame.draw on every run."""
     with st.sidebar:
         st.subheader("Server")
         _device()

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import datasets
 from lib.config import ConfigError, TrainConfig
-from lib.store import UnknownRun, check_run_id
+from lib.data import datasets
+from lib.runs.store import UnknownRun, check_run_id
 
 CONFIG_KEY = "cs_config"
 RUN_KEY = "cs_run"

@@ -7,7 +7,7 @@ __main__, which under pytest may be a Streamlit page left there by AppTest.
 import json
 import sys
 
-from lib.store import Store
+from lib.runs.store import Store
 
 if __name__ == "__main__":
     store = Store(sys.argv[1])

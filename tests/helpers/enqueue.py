@@ -3,7 +3,7 @@
 import sys
 
 from lib.config import TrainConfig
-from lib.store import Store
+from lib.runs.store import Store
 
 if __name__ == "__main__":
     runs_dir, count, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-from lib.store import Store
+from lib.runs.store import Store
 
 
 def main() -> int:

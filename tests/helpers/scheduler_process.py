@@ -3,8 +3,8 @@
 import sys
 import time
 
-from lib.jobs import Scheduler
-from lib.store import Store
+from lib.runs.scheduler import Scheduler
+from lib.runs.store import Store
 
 if __name__ == "__main__":
     scheduler = Scheduler(Store(sys.argv[1]), slots=["cpu"])

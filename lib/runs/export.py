@@ -13,6 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from lib import model_files
+
 FORMATS = ("keras", "savedmodel", "tflite")
 
 
@@ -34,9 +36,7 @@ def export_model(store, run_id: str, fmt: str, out: str | Path) -> Path:
     if fmt == "keras":
         shutil.copyfile(source, out)
         return out
-    from lib.training import load_model
-
-    model = load_model(source)
+    model = model_files.load_model(source)
     if fmt == "savedmodel":
         model.export(str(out), format="tf_saved_model", verbose=False)
         return out

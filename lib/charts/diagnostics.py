@@ -13,7 +13,7 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from lib.evaluation import row_normalised
+from lib.inference.metrics import row_normalised
 
 HEIGHT = 320
 PRECISION_COLOUR, RECALL_COLOUR, F1_COLOUR = "#1f6feb", "#e8590c", "#2f9e44"
@@ -97,7 +97,7 @@ def cell_indices(y_true, y_pred, true_class: int, predicted_class: int) -> np.nd
 
 # -- per-class metrics ---------------------------------------------------------------------
 def per_class_figure(per_class: list[dict]) -> go.Figure:
-    """Precision, recall and F1 side by side for every class (rows from evaluation.per_class_metrics)."""
+    """Precision, recall and F1 side by side for every class (rows from metrics.per_class_metrics)."""
     names = [row["class"] for row in per_class]
     fig = go.Figure()
     for metric, colour in (("precision", PRECISION_COLOUR), ("recall", RECALL_COLOUR), ("f1", F1_COLOUR)):

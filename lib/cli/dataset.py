@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import sys
 
-from lib import custom_datasets
+from lib.cli.errors import CliError
+from lib.data import custom
 
 
 def register(subparsers) -> dict:
@@ -24,9 +25,9 @@ def register(subparsers) -> dict:
     add.add_argument("name", help="a-z, 0-9, '_' and '-'; used as --dataset NAME")
     add.add_argument("--from", dest="source", required=True, metavar="FOLDER_OR_ZIP",
                      help="a .zip file, or a folder under the data root ($CONVSTUDIO_DATA_DIR)")  # fmt: skip
-    add.add_argument("--image-size", type=int, choices=custom_datasets.IMAGE_SIZES, default=None,
+    add.add_argument("--image-size", type=int, choices=custom.IMAGE_SIZES, default=None,
                      help="side of the square images (default: from the images)")  # fmt: skip
-    add.add_argument("--color", choices=custom_datasets.COLORS, default=None, help="default: from the images")
+    add.add_argument("--color", choices=custom.COLORS, default=None, help="default: from the images")
     add.add_argument("--json", action="store_true", help="print the saved manifest as JSON")
 
     listing = sub.add_parser("list", help="list saved custom datasets")
@@ -41,17 +42,13 @@ def cmd_dataset(args, store) -> int:
     handler = {"add": cmd_add, "list": cmd_list, "remove": cmd_remove}[args.dataset_command]
     try:
         return handler(args)
-    except custom_datasets.Refused as exc:
-        # Printed here rather than raised as lib.cli.CliError: under `python -m lib.cli` that
-        # module runs as __main__, and an error class imported from `lib.cli` is a different
-        # class that main() would not catch.
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+    except custom.Refused as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_add(args) -> int:
     show = Progress() if sys.stderr.isatty() else None
-    m = custom_datasets.add(args.name, args.source, args.image_size, args.color, progress=show)
+    m = custom.add(args.name, args.source, args.image_size, args.color, progress=show)
     if show:
         show.close()
     for problem in m["problems"]:
@@ -81,12 +78,12 @@ class Progress:
 
 
 def cmd_list(args) -> int:
-    rows = custom_datasets.listing()
+    rows = custom.listing()
     if args.json:
         print(json.dumps(rows))
         return 0
     if not rows:
-        print(f"no custom datasets under {custom_datasets.custom_root()}")
+        print(f"no custom datasets under {custom.custom_root()}")
         return 0
     print(f"{'name':20} {'classes':>7} {'train':>7} {'test':>6} {'size':>5} {'colour':6} problems")
     for r in rows:
@@ -98,6 +95,6 @@ def cmd_list(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    custom_datasets.remove(args.name)
+    custom.remove(args.name)
     print(f"removed {args.name}")
     return 0

@@ -1,4 +1,4 @@
-"""Turning checked entries (lib.dataset_sources) into a saved dataset folder.
+"""Turning checked entries (lib.data.sources) into a saved dataset folder.
 
 Three steps, each a function: `plan` reads the layout (classes from folder
 names, optional train/ and test/ folders, an optional single top folder),
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from lib import preprocess
-from lib.dataset_sources import Entry
+from lib.data.sources import Entry
+from lib.inference import preprocess
 
 IMAGE_SIZES = (28, 32, 64, 96, 128)
 COLORS = ("grey", "rgb")

@@ -3,14 +3,14 @@
 A saved dataset is a folder `<data root>/custom/<name>/` holding a manifest
 (`manifest.json`: class names, image size, colour mode, counts, skipped files,
 problems) and the images as small PNGs under `train/<class>/` and
-`test/<class>/`. lib.datasets lists saved datasets beside the built-in ones, so
+`test/<class>/`. lib.data.datasets lists saved datasets beside the built-in ones, so
 `--dataset NAME` and every page's dataset picker see them.
 
 Training never loads a custom dataset into memory: `load_files` hands back
 `ImageFiles`, a lazy stand-in for an image array that tf.data decodes while it
 streams from disk.
 
-Import order: check the name -> open the source (lib.dataset_sources: the zip
+Import order: check the name -> open the source (lib.data.sources: the zip
 or folder safety checks) -> plan the layout -> write into a hidden staging
 folder -> rename it into place. A refusal or crash removes the staging folder,
 so a half-written dataset never appears.
@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lib import dataset_import, dataset_sources
-from lib.dataset_import import COLORS, IMAGE_SIZES
-from lib.dataset_sources import DEFAULT_LIMITS, Limits
+from lib.data import importer, sources
+from lib.data.importer import COLORS, IMAGE_SIZES
+from lib.data.info import BUILTIN, DatasetInfo
+from lib.data.sources import DEFAULT_LIMITS, Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -60,8 +61,6 @@ def custom_root() -> Path:
 
 
 def check_name(name: str) -> str:
-    from lib.datasets import BUILTIN
-
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise Refused(
             f"dataset name {name!r} is not allowed: use 1 to 40 of a-z, 0-9, '_' and '-', "
@@ -114,9 +113,7 @@ def _read_manifest(path: str, mtime_ns: int) -> dict:  # mtime in the key: a rep
 
 
 def info(name: str):
-    """The DatasetInfo of a saved dataset, as lib.datasets.info gives for a built-in one."""
-    from lib.datasets import DatasetInfo
-
+    """The DatasetInfo of a saved dataset, as lib.data.datasets.info gives for a built-in one."""
     m = manifest(name)
     channels = 1 if m["color"] == "grey" else 3
     total = sum(m["counts"]["train"]) + sum(m["counts"]["test"])
@@ -149,13 +146,6 @@ def remove(name: str) -> None:
     if not (target / MANIFEST).is_file() or target.is_symlink():
         raise Refused(f"no saved dataset named {name!r}")
     shutil.rmtree(target)
-    _forget_cached()
-
-
-def _forget_cached() -> None:
-    from lib import datasets
-
-    datasets.load_raw.cache_clear()  # it caches file lists by name; the name may now mean other files
 
 
 # -- adding ------------------------------------------------------------------------
@@ -177,7 +167,7 @@ def add(
         raise Refused(f"a dataset named {name!r} already exists; remove it first or choose another name")
     with _entries(source, limits) as entries:
         plan = _plan(entries)
-        suggested = dataset_import.suggest(plan)
+        suggested = importer.suggest(plan)
         size, mode = image_size or suggested[0], color or suggested[1]
         return _save(name, plan, size, mode, _describe(source), progress)
 
@@ -186,7 +176,7 @@ def inspect(source, limits: Limits = DEFAULT_LIMITS) -> dict:
     """What `add` would make of `source`, without writing anything: for a preview before saving."""
     with _entries(source, limits) as entries:
         plan = _plan(entries)
-        size, color = dataset_import.suggest(plan)
+        size, color = importer.suggest(plan)
     counts = {"train": plan.counts("train"), "test": plan.counts("test")}
     return {
         "class_names": plan.class_names, "counts": counts, "image_size": size, "color": color,
@@ -206,20 +196,20 @@ def _check_choices(image_size, color) -> None:
 def _entries(source, limits: Limits):
     try:
         if isinstance(source, str | Path) and Path(source).is_dir():
-            yield dataset_sources.folder_entries(source, data_root(), limits)
+            yield sources.folder_entries(source, data_root(), limits)
         elif isinstance(source, str | Path) and not Path(source).is_file():
             raise Refused(f"{source} is neither a zip file nor a folder")
         else:
-            with dataset_sources.open_zip(source, limits) as entries:
+            with sources.open_zip(source, limits) as entries:
                 yield entries
-    except dataset_sources.SourceRefused as exc:
+    except sources.SourceRefused as exc:
         raise Refused(str(exc)) from None
 
 
 def _plan(entries):
     try:
-        return dataset_import.plan(entries)
-    except dataset_import.LayoutRefused as exc:
+        return importer.plan(entries)
+    except importer.LayoutRefused as exc:
         raise Refused(str(exc)) from None
 
 
@@ -233,7 +223,7 @@ def _save(name: str, plan, size: int, color: str, source: str, progress) -> dict
     staging = custom_root() / f".staging-{name}-{secrets.token_hex(4)}"
     staging.mkdir(parents=True)
     try:
-        counts = dataset_import.write(plan, staging, size, color, progress)
+        counts = importer.write(plan, staging, size, color, progress)
         if sum(1 for n in counts["train"] if n) < 2:
             raise Refused("fewer than two classes have a readable training image; nothing was saved")
         m = {
@@ -251,7 +241,6 @@ def _save(name: str, plan, size: int, color: str, source: str, progress) -> dict
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _forget_cached()
     return m
 
 
@@ -337,7 +326,7 @@ def load_files(name: str):
 def _split_files(split_dir: Path, num_classes: int, shape):
     paths, labels = [], []
     for label in range(num_classes):
-        class_dir = split_dir / dataset_import.class_folder(label)
+        class_dir = split_dir / importer.class_folder(label)
         names = sorted(os.listdir(class_dir)) if class_dir.is_dir() else []
         paths += [str(class_dir / n) for n in names if n.endswith(".png")]
         labels += [label] * (len(paths) - len(labels))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from lib import evaluation, export
+from lib.cli.errors import CliError
+from lib.inference import evaluation
+from lib.runs import export
 
 
 def register(sub) -> dict:
@@ -19,8 +21,6 @@ def register(sub) -> dict:
 
 
 def cmd_evaluate(args, store) -> int:
-    from lib.cli import CliError
-
     try:
         result = evaluation.evaluate_run(store, args.run)
     except FileNotFoundError as exc:
@@ -41,8 +41,6 @@ def cmd_evaluate(args, store) -> int:
 
 
 def cmd_export(args, store) -> int:
-    from lib.cli import CliError
-
     try:
         path = export.export_model(store, args.run, args.format, args.out)
     except export.ExportError as exc:

@@ -1,6 +1,6 @@
 """The scheduler and the worker: queued runs become worker processes, one per slot.
 
-    python -m lib.jobs RUN_ID [--runs-dir DIR]   # the worker: trains one claimed run
+    python -m lib.runs.scheduler RUN_ID [--runs-dir DIR]   # the worker: trains one claimed run
 
 A worker is its own process (and session), so a page change, a reload or even a
 restarted server does not touch it, GPU memory is given back when it ends, and a
@@ -10,8 +10,6 @@ workers, and turns any worker that died without reporting into a `failed` run.
 
 from __future__ import annotations
 
-import argparse
-import errno
 import os
 import signal
 import subprocess
@@ -22,51 +20,10 @@ import traceback
 from pathlib import Path
 
 from lib import devices
-from lib.store import Store, UnknownRun
+from lib.runs.store import Store
 
 STARTUP_GRACE_S = 60  # a claimed run may have no pid yet for this long
 ROOT = Path(__file__).resolve().parent.parent
-
-
-# -- the worker ------------------------------------------------------------
-def describe_error(exc: BaseException, batch_size: int | None = None) -> str:
-    """One line a user can act on: out-of-memory suggests a smaller batch, a full disk says so."""
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
-    lowered = str(exc).lower()
-    if (
-        type(exc).__name__ == "ResourceExhaustedError"
-        or isinstance(exc, MemoryError)
-        or "out of memory" in lowered
-        or "oom when allocating" in lowered
-    ):
-        half = f" (try {max(1, batch_size // 2)})" if batch_size else ""
-        return f"Out of memory: use a smaller batch size{half} or a narrower model. [{text}]"
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
-        return f"Could not write the run's files: the disk is full or the runs folder is not writable. [{text}]"
-    return text
-
-
-def run_worker(run_id: str, runs_dir: str | None = None) -> int:
-    """Train one run that a scheduler has claimed. Returns the process exit code."""
-    from lib import training
-
-    store = Store(runs_dir)
-    try:
-        run = store.get(run_id)
-    except UnknownRun:
-        print(f"error: no run {run_id!r} in {store.root}", file=sys.stderr)
-        return 2
-    if run.status not in ("running", "stopping"):
-        print(f"error: run {run_id} is {run.status}, not claimed by a scheduler", file=sys.stderr)
-        return 2
-    store.set_pid(run_id, os.getpid())
-    try:
-        training.train_run(store, run_id)
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach the store
-        traceback.print_exc()
-        store.finish(run_id, "failed", error=describe_error(exc, run.config.batch_size))
-        return 1
-    return 0
 
 
 # -- is a worker still alive? -------------------------------------------------
@@ -97,7 +54,7 @@ def signal_name(code: int) -> str:
 class Scheduler:
     """Starts queued runs on free slots and reaps workers. Safe to run in several processes."""
 
-    def __init__(self, store: Store, slots: list[str] | None = None, worker_module: str = "lib.jobs"):
+    def __init__(self, store: Store, slots: list[str] | None = None, worker_module: str = "lib.runs.scheduler"):
         self.store = store
         self.worker_module = worker_module  # the reliability tests swap in a trivial worker
         self.slots = slots or devices.worker_slots()
@@ -197,15 +154,3 @@ class Scheduler:
         self._thread = threading.Thread(target=loop, name="convstudio-scheduler", daemon=True)
         self._thread.start()
         return self._thread
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.jobs", description="Train one claimed run.")
-    parser.add_argument("run_id")
-    parser.add_argument("--runs-dir", default=None)
-    args = parser.parse_args(argv)
-    return run_worker(args.run_id, args.runs_dir)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Training one run: data pipeline, compile, fit with the streaming callback, evaluate, save.
 
-Runs inside the worker process (lib.jobs), never inside Streamlit. Reads the
+Runs inside the worker process (lib.runs.scheduler), never inside Streamlit. Reads the
 run's config from the store and writes everything it learns back to it.
 """
 
@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
-from lib import datasets, models
+from lib import models
 from lib.config import TrainConfig
+from lib.data import datasets
+from lib.model_files import load_model
+from lib.train.callback import StoreCallback
 
 VAL_SLICE = 1000  # validation images behind the live confusion matrix (cheap: one predict per epoch)
 
@@ -133,39 +135,10 @@ def build_model(config: TrainConfig, info: datasets.DatasetInfo, steps_per_epoch
     return model
 
 
-class ModelRefused(ValueError):
-    """A model file ConvStudio will not load: not one the store wrote, damaged, or carrying code."""
-
-
-def load_model(path):
-    """Load a model file the store wrote, or say clearly why not.
-
-    Keras's safe mode refuses Python code (a Lambda layer's bytecode), which ConvStudio never
-    writes; a link is not a file the store wrote, wherever it points.
-    """
-    path = Path(path)
-    if path.is_symlink() or not path.is_file():
-        raise ModelRefused(f"{path} is a link or not a file: ConvStudio only loads model files it wrote itself")
-    import keras
-
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        if "safe_mode" in str(exc) or "Lambda" in str(exc):
-            raise ModelRefused(
-                f"{path} contains Python code (a Lambda layer), which ConvStudio never writes: refused, not run"
-            ) from exc
-        raise ModelRefused(f"{path} cannot be read ({type(exc).__name__}): it is damaged or not a Keras model") from exc
-
-
 # -- the run -----------------------------------------------------------------
 def train_run(store, run_id: str) -> dict:
     """Train `run_id` to the end (or until stopped), record results, return them."""
     import keras
-
-    from lib.callbacks import StoreCallback
 
     run = store.get(run_id)
     config = run.config

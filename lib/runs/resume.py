@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from lib import access
+from lib.runs import access
 from lib.config import ConfigError, TrainConfig
-from lib.store import Store
+from lib.runs.store import Store
 
 # A fine-tune reuses the parent's weights, so what shapes the network must stay as it was.
 FIXED_IN_FINETUNE = ("dataset", "architecture", "batchnorm", "width", "data_dir")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lib import datasets
+from lib import model_files
+from lib.data import datasets
 
 MAX_CACHED_MODELS = 4  # a few runs compared side by side; each lenet5 is < 1 MB, a resnet_small ~ 3 MB
 PREDICTABLE = ("completed", "stopped")  # stopped runs keep the model trained so far
@@ -70,9 +71,7 @@ def load_model(path, version: int | None = None):
         if key in _models:
             _models.move_to_end(key)
             return _models[key]
-    from lib.training import load_model as load_keras_model
-
-    model = load_keras_model(path)  # outside the lock: loading may take a second
+    model = model_files.load_model(path)  # outside the lock: loading may take a second
     with _lock:
         for old in [k for k in _models if k[0] == path]:
             del _models[old]  # an older version of the same file will not be asked for again

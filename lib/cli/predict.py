@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import sys
 
-from lib import datasets, inference, preprocess
+from lib.cli.errors import CliError
+from lib.data import datasets
+from lib.inference import prediction, preprocess
 
 
 def register(subparsers) -> dict:
@@ -37,11 +39,9 @@ def read_inputs(paths, input_shape, dataset) -> tuple[list, list]:
 
 
 def cmd_predict(args, store) -> int:
-    from lib.cli import CliError
-
     try:
-        path = inference.model_file(store, args.run_id)
-    except inference.ModelUnavailable as exc:
+        path = prediction.model_file(store, args.run_id)
+    except prediction.ModelUnavailable as exc:
         raise CliError(str(exc)) from None
     run = store.get(args.run_id)
     info = datasets.info(run.config.dataset)
@@ -49,10 +49,11 @@ def cmd_predict(args, store) -> int:
     # Files are checked before the model loads (seconds), so a typo fails at once.
     predictions = {}
     if good:
-        model = inference.load_model(path)
+        model = prediction.load_model(path)
         batch = [x for _, x in good]
-        for (file, _), prediction in zip(good, inference.predict(model, batch, info.class_names), strict=True):
-            predictions[file] = prediction
+        answers = prediction.predict(model, batch, info.class_names)
+        for (file, _), answer in zip(good, answers, strict=True):
+            predictions[file] = answer
     failures = dict(bad)
     for file in args.files:  # answers in the order the files were given
         if file in failures:

@@ -15,7 +15,8 @@ import time
 
 import keras
 
-from lib import faults
+from lib.inference.metrics import confusion_matrix, row_normalised
+from lib.train import faults
 
 
 class StoreCallback(keras.callbacks.Callback):
@@ -51,7 +52,7 @@ class StoreCallback(keras.callbacks.Callback):
 
     # -- helpers -------------------------------------------------------------
     def _over_time(self) -> bool:
-        """The administrator's run-time limit (lib.access), stamped into the run's config."""
+        """The administrator's run-time limit (lib.runs.access), stamped into the run's config."""
         if not self.time_limit_s or time.perf_counter() - self._train_start < self.time_limit_s:
             return False
         self.time_limited = True
@@ -149,8 +150,6 @@ class StoreCallback(keras.callbacks.Callback):
         """Confusion matrix and per-class accuracy on a fixed validation slice, for the live view."""
         if self.val_slice is None or not len(self.val_slice[0]):
             return {}
-        from lib.evaluation import confusion_matrix, row_normalised
-
         start = time.perf_counter()
         x, y = self.val_slice
         predicted = self.model.predict(x, batch_size=512, verbose=0).argmax(axis=1)

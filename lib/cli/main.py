@@ -9,24 +9,19 @@ exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
 
-from lib import datasets, models, presets
+from lib import models, presets
+from lib.cli import dataset, evaluate, predict
+from lib.cli.errors import CliError, Parser
 from lib.config import OPTIMIZERS, ConfigError, TrainConfig
-from lib.store import STATUSES, Store, UnknownRun, default_runs_dir
-from lib.training import ModelRefused
-
-
-class CliError(Exception):
-    """A refusal the user can fix; printed as one line, exit code 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line instead of usage + message
-        raise CliError(message)
+from lib.data import datasets
+from lib.model_files import ModelRefused
+from lib.runs import resume
+from lib.runs.scheduler import Scheduler
+from lib.runs.store import STATUSES, Store, UnknownRun, default_runs_dir
 
 
 # -- argument parsing -----------------------------------------------------
@@ -48,8 +43,8 @@ def build_parser() -> Parser:
 
     stop = sub.add_parser("stop", help="ask a queued or running run to stop")
     stop.add_argument("run_id")
-    for module in PLUGINS:
-        COMMANDS.update(importlib.import_module(module).register(sub))
+    for module in COMMAND_MODULES:
+        COMMANDS.update(module.register(sub))
     return parser
 
 
@@ -164,8 +159,6 @@ def progress_line(run) -> str:
 
 
 def cmd_train(args, store: Store) -> int:
-    from lib.jobs import Scheduler
-
     run_id = queue_training(args, store)
     print(f"run {run_id} queued", file=sys.stderr)
     if args.detach:
@@ -186,8 +179,6 @@ def cmd_train(args, store: Store) -> int:
 
 def queue_training(args, store: Store) -> str:
     """A new run, a continued one (--resume) or a fine-tune (--finetune); returns the queued run id."""
-    from lib import resume
-
     if args.resume:
         if args.epochs is None:
             raise CliError("--resume needs --epochs N (how many more epochs)")
@@ -313,7 +304,7 @@ def cmd_stop(args, store: Store) -> int:
 
 
 # Modules adding subcommands: each has register(subparsers) -> {name: handler(args, store) -> exit code}.
-PLUGINS: tuple[str, ...] = ("lib.cli_predict", "lib.cli_evaluate", "lib.cli_dataset")
+COMMAND_MODULES = (predict, evaluate, dataset)
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 
@@ -330,11 +321,3 @@ def main(argv=None) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    # Run the imported module's main, not this __main__ copy's: plugins raise lib.cli.CliError,
-    # which must be the same class that main() catches.
-    from lib.cli import main as lib_main
-
-    sys.exit(lib_main())

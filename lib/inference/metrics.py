@@ -1,8 +1,7 @@
-"""Where is the model wrong? Confusion matrix, per-class metrics, confident mistakes.
+"""Where is a model wrong? Confusion matrix, per-class metrics, confident mistakes.
 
-The arithmetic is plain numpy (testable by hand); `evaluate_run` loads a run's
-model, predicts its test split once and caches the probabilities beside the
-model file, so the Evaluate page and `cli evaluate` never predict twice.
+Plain numpy, testable by hand, and shared: the worker's live confusion matrix, the
+Evaluate page, `cli evaluate` and the charts all count the same way.
 """
 
 from __future__ import annotations
@@ -106,35 +105,3 @@ def summarise(probabilities: np.ndarray, y_true, class_names) -> Evaluation:
         y_true=np.asarray(y_true, int),
         class_names=tuple(class_names),
     )
-
-
-def predict_test_split(store, run_id: str, batch_size: int = 512) -> np.ndarray:
-    """The run's model's probabilities on its test split, cached next to the model file."""
-    from lib import datasets
-
-    model_path = store.model_path(run_id, "model")
-    if not model_path.exists():
-        raise FileNotFoundError(f"run {run_id} has no saved model yet")
-    cache = store.run_dir(run_id) / "test_predictions.npz"
-    stamp = model_path.stat().st_mtime_ns
-    if cache.exists():
-        with np.load(cache) as saved:
-            if int(saved["stamp"]) == stamp:
-                return saved["probabilities"]
-    from lib.training import load_model
-
-    config = store.get(run_id).config
-    _, (x_test, _) = datasets.load_raw(config.dataset, config.data_dir)
-    model = load_model(model_path)
-    probabilities = model.predict(datasets.normalise(x_test), batch_size=batch_size, verbose=0)
-    np.savez_compressed(cache, probabilities=probabilities, stamp=stamp)
-    return probabilities
-
-
-def evaluate_run(store, run_id: str) -> Evaluation:
-    from lib import datasets
-
-    config = store.get(run_id).config
-    _, (_, y_test) = datasets.load_raw(config.dataset, config.data_dir)
-    probabilities = predict_test_split(store, run_id)
-    return summarise(probabilities, y_test, datasets.info(config.dataset).class_names)

@@ -20,82 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
+from lib.data import custom
+from lib.data.info import BUILTIN, IDX_FILES, DatasetInfo, DatasetUnavailable
+
 DOWNLOAD_TIMEOUT_S = 30
 DEBIAN_ROOT = Path("/usr/share/datasets")
-IDX_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
-
-
-class DatasetUnavailable(RuntimeError):
-    """The dataset is on no local path and could not be downloaded."""
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    title: str
-    class_names: tuple[str, ...]
-    input_shape: tuple[int, int, int]
-    folder: str  # the standard folder name inside a data dir / the Keras cache
-    files: tuple[str, ...]  # what that folder must hold
-    description: str
-    value_range: tuple[float, float] = (0.0, 1.0)  # after normalisation
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def is_grey(self) -> bool:
-        return self.input_shape[-1] == 1
-
-
-FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
-
-BUILTIN: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo(
-        "mnist", "MNIST handwritten digits", tuple(str(d) for d in range(10)), (28, 28, 1),
-        "mnist", IDX_FILES, "70,000 grey 28x28 digits (60,000 train, 10,000 test).",
-    ),
-    "fashion_mnist": DatasetInfo(
-        "fashion_mnist", "Fashion-MNIST", FASHION_CLASSES, (28, 28, 1),
-        "fashion-mnist", IDX_FILES, "70,000 grey 28x28 Zalando clothing images in 10 classes.",
-    ),
-    "cifar10": DatasetInfo(
-        "cifar10", "CIFAR-10", CIFAR10_CLASSES, (32, 32, 3),
-        "cifar-10-batches-py", ("data_batch_1", "data_batch_5", "test_batch"),
-        "60,000 colour 32x32 photos in 10 classes (50,000 train, 10,000 test).",
-    ),
-    "cifar100": DatasetInfo(
-        "cifar100", "CIFAR-100", tuple(f"class {i}" for i in range(100)), (32, 32, 3),
-        "cifar-100-python", ("train", "test", "meta"),
-        "60,000 colour 32x32 photos in 100 fine classes.",
-    ),
-}  # fmt: skip
 
 
 def names() -> list[str]:
-    from lib import custom_datasets  # late: custom_datasets imports this module
-
-    return list(BUILTIN) + custom_datasets.saved_names()
+    return list(BUILTIN) + custom.saved_names()
 
 
 def info(name: str) -> DatasetInfo:
-    from lib import custom_datasets
-
-    if name not in BUILTIN and custom_datasets.is_saved(name):
-        return custom_datasets.info(name)
+    if name not in BUILTIN and custom.is_saved(name):
+        return custom.info(name)
     try:
         return BUILTIN[name]
     except KeyError:
@@ -151,13 +89,16 @@ def where_to_put(name: str, data_dir: str | None = None) -> str:
 
 
 # -- loading ---------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
 def load_raw(name: str, data_dir: str | None = None, allow_download: bool = True):
     """((x_train, y_train), (x_test, y_test)) as uint8 images (N, H, W, C) and int labels."""
     if name not in BUILTIN:  # a saved custom dataset: lazy ImageFiles that stream from disk
-        from lib import custom_datasets
+        return custom.load_files(info(name).name)
+    return load_builtin(name, data_dir, allow_download)
 
-        return custom_datasets.load_files(info(name).name)
+
+@functools.lru_cache(maxsize=4)
+def load_builtin(name: str, data_dir: str | None = None, allow_download: bool = True):
+    """load_raw for a built-in dataset, kept in memory: its files never change under a name."""
     folder = locate(name, data_dir)
     if folder is not None:
         (xtr, ytr), (xte, yte) = _read_folder(name, folder)
@@ -250,7 +191,7 @@ class Prepared:
 def normalise(x: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] -> float32 [0, 1], the input every model here expects."""
     if not isinstance(x, np.ndarray):
-        return x  # custom_datasets.ImageFiles: scaled as it streams (ImageFiles.decode)
+        return x  # custom.ImageFiles: scaled as it streams (ImageFiles.decode)
     return x.astype(np.float32) / 255.0
 
 

@@ -1,0 +1,1 @@
+"""Using a trained model: image preprocessing, prediction, evaluation metrics and explanations."""
