@@ -27,12 +27,23 @@ def penultimate_model(model):
 
 def extract(model, images, batch_size: int = 256) -> np.ndarray:
     """float32 (N, D) penultimate features of `images` (inference mode: no dropout, BatchNorm frozen)."""
+    return extract_with_probabilities(model, images, batch_size)[0]
+
+
+def extract_with_probabilities(model, images, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(features (N, D), class probabilities (N, C)) from one pass over `images`."""
+    import keras
+
     trunk = penultimate_model(model)
-    out = []
+    both = keras.Model(model.inputs, [trunk.output, model.output])
+    feats, probs = [], []
     for start in range(0, len(images), CHUNK):
         chunk = images[start : start + CHUNK]
         chunk = chunk.to_array() if hasattr(chunk, "to_array") else np.asarray(chunk, np.float32)
-        out.append(np.asarray(trunk.predict(chunk, batch_size=batch_size, verbose=0), np.float32))
-    if not out:
-        return np.zeros((0, int(np.prod(trunk.output.shape[1:]))), np.float32)
-    return np.concatenate(out).reshape(len(images), -1)
+        f, p = both.predict(chunk, batch_size=batch_size, verbose=0)
+        feats.append(np.asarray(f, np.float32).reshape(len(chunk), -1))
+        probs.append(np.asarray(p, np.float32))
+    if not feats:
+        width = int(np.prod(trunk.output.shape[1:]))
+        return np.zeros((0, width), np.float32), np.zeros((0, int(model.output.shape[-1])), np.float32)
+    return np.concatenate(feats), np.concatenate(probs)
