@@ -10,6 +10,7 @@ without their password.
 from __future__ import annotations
 
 import errno
+import os
 import re
 import sqlite3
 
@@ -84,6 +85,12 @@ def translate(exc: BaseException, where: str, waited: float | None = None) -> St
     ):
         return StoreDamaged(damaged_message(where, detail))
     if "unable to open" in lowered:
+        folder = _read_only_folder(where)
+        if folder:
+            return StoreUnwritable(
+                f"the runs folder {folder} is read-only (or not writable by this user), so the run store {where}"
+                " cannot be used: make it writable, or pick another folder with --runs-dir / CONVSTUDIO_RUNS_DIR"
+            )
         return StoreUnwritable(
             f"the run store {where} cannot be opened ({detail}): check that the folder exists and is writable"
         )
@@ -92,6 +99,16 @@ def translate(exc: BaseException, where: str, waited: float | None = None) -> St
             f"the run store {where} did not answer ({detail}): is the database server running and the URL right?"
         )
     return StoreError(f"the run store {where} failed: {detail}")
+
+
+def _read_only_folder(where: str) -> str | None:
+    """The folder holding a store file when that folder cannot be written, else None."""
+    folder = os.path.dirname(where) if where.endswith(".db") else where
+    try:
+        read_only = os.statvfs(folder).f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK)
+    except OSError:
+        return None
+    return folder if read_only else None
 
 
 def damaged_message(where: str, detail: str) -> str:

@@ -61,6 +61,8 @@ class PostgresBackend(Backend):
         )
 
     ddl_types = {"seq": "BIGSERIAL PRIMARY KEY", "real": "DOUBLE PRECISION", "bigint": "BIGINT"}
+    # from the serial's own sequence, so a later INSERT cannot be handed the same number
+    next_seq = "nextval(pg_get_serial_sequence('runs', 'seq'))"
 
     def read_version(self, db: Connection) -> int:
         if not self.has_table(db, "schema_version"):

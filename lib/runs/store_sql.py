@@ -120,6 +120,8 @@ class SqliteBackend(Backend):
         return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
     ddl_types = {"seq": "INTEGER PRIMARY KEY AUTOINCREMENT", "real": "REAL", "bigint": "INTEGER"}
+    # AUTOINCREMENT never hands out a number below the largest used, so MAX + 1 is safe
+    next_seq = "(SELECT MAX(seq) + 1 FROM runs)"
 
     def read_version(self, db: Connection) -> int:
         return db.execute("PRAGMA user_version").fetchone()["user_version"]

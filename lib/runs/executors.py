@@ -1,0 +1,121 @@
+"""Executors: how a claimed run becomes a running worker. The local one is the default.
+
+An executor starts the worker for a run the scheduler has claimed and reports workers
+that ended without recording a result. Both run the same worker program
+(`python -m lib.train RUN_ID`) in a process of its own:
+- local: one subprocess per slot (a GPU, or the CPU) on this machine;
+- ray (executors_ray.py): one Ray task per run, placed by Ray on any node with room.
+Liveness across machines is the store's heartbeat (heartbeat.py), not the executor's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from lib import devices, settings
+
+WORKER_MODULE = "lib.train"
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A worker that ended without recording its result: the scheduler records `status` and `reason`."""
+
+    run_id: str
+    status: str  # 'failed' (the worker's own fault) or 'interrupted' (its machine went away)
+    reason: str
+
+
+def signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def worker_env(run, **extra) -> dict:
+    """The worker's environment: unbuffered logs, quiet TensorFlow, the claim it holds."""
+    return dict(
+        os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", CONVSTUDIO_ATTEMPT=str(run.attempt), **extra
+    )
+
+
+class LocalExecutor:
+    """Worker subprocesses on this machine, one per slot. Each is its own session, so a server that
+    stops (or restarts) leaves them training; the heartbeat tells the next server they are alive."""
+
+    name = "local"
+
+    def __init__(self, store, slots: list[str] | None = None, worker_module: str = WORKER_MODULE):
+        self.store = store
+        self.worker_module = worker_module  # the reliability tests swap in a trivial worker
+        self._slots = slots or devices.worker_slots()
+        self.node = settings.node_name()
+        self.children: dict[str, subprocess.Popen] = {}
+
+    @property
+    def lease_name(self) -> str:
+        return f"scheduler:local:{self.node}"
+
+    def slots(self) -> list[str]:
+        return self._slots
+
+    def start(self, run) -> None:
+        extra = {"CONVSTUDIO_NODE": self.node}
+        if run.slot != "cpu":
+            extra["CUDA_VISIBLE_DEVICES"] = run.slot
+        cmd = [sys.executable, "-m", self.worker_module, run.id, "--runs-dir", str(self.store.root)]
+        try:
+            with open(self.store.run_dir(run.id) / "worker.log", "ab") as log:
+                proc = subprocess.Popen(
+                    cmd, cwd=settings.ROOT, env=worker_env(run, **extra), stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+        except OSError as exc:
+            self.store.finish(run.id, "failed", error=f"could not start the worker: {exc}")
+            return
+        self.store.set_pid(run.id, proc.pid)
+        self.children[run.id] = proc
+
+    def poll(self) -> list[Ended]:
+        """Reap this process's children; those that ended badly are reported (a result they did record
+        wins: the store only moves a run that is still live)."""
+        ended = []
+        for run_id, proc in list(self.children.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del self.children[run_id]
+            if code == 0:
+                continue
+            if code < 0:
+                reason = f"The worker was killed by {signal_name(code)}"
+                if code == -signal.SIGKILL:
+                    reason += " (killed by a user, or by the system when out of memory)"
+            else:
+                reason = f"The worker exited with code {code} without reporting a result"
+            log = self.store.run_dir(run_id) / "worker.log"
+            ended.append(Ended(run_id, "failed", f"{reason}; see {log}"))
+        return ended
+
+    def close(self) -> None:
+        """Nothing to end: the workers are on their own and keep training."""
+
+
+def make_executor(store, slots: list[str] | None = None, worker_module: str = WORKER_MODULE):
+    """The executor settings ask for (CONVSTUDIO_EXECUTOR): local unless it says ray."""
+    if settings.executor() != "ray":
+        return LocalExecutor(store, slots, worker_module)
+    address = settings.ray_address()
+    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+    if host in ("127.0.0.1", "localhost"):
+        # Ray turns a loopback address into this machine's outward one unless it is in its
+        # loopback-only mode, which it reads once, at import: a loopback cluster stays on loopback
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    from lib.runs.executors_ray import RayExecutor  # Ray costs seconds to import: only when asked for
+
+    return RayExecutor(store, address, worker_module)

@@ -1,0 +1,144 @@
+"""A run as the store keeps it, and reading one back from a row written by any ConvStudio.
+
+Reading is forgiving: columns this version does not know are ignored, config keys it
+does not know are dropped (and named in `Run.ignored_keys`), and a row that cannot be
+read at all becomes a BadRow that listings report instead of failing on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from lib.config import TrainConfig
+from lib.runs.progress import Progress
+
+STATUSES = ("queued", "running", "stopping", "completed", "stopped", "failed", "interrupted")
+ACTIVE = ("running", "stopping")
+FINISHED = ("completed", "stopped", "failed", "interrupted")
+RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+
+
+class UnknownRun(KeyError):
+    """No run has this id (or the id is not a run id at all)."""
+
+    def __str__(self):
+        return f"no run {self.args[0]!r}"
+
+
+@dataclass
+class Run:
+    id: str
+    seq: int
+    created: float
+    status: str
+    config: TrainConfig
+    dataset: str
+    architecture: str
+    started: float | None = None
+    finished: float | None = None
+    owner: str | None = None
+    parent_id: str | None = None
+    device: str | None = None
+    slot: str | None = None
+    pid: int | None = None
+    progress: Progress = field(default_factory=Progress)
+    metrics: dict = field(default_factory=dict)
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    epochs_completed: int = 0
+    error: str | None = None
+    heartbeat: float | None = None  # when its worker last said it was alive (any machine's clock)
+    claimed: float | None = None  # when a scheduler last claimed it
+    attempt: int = 0  # claims so far; only the worker of the latest claim may write
+    node: str | None = None  # the machine (or Ray node) its worker runs on
+    gpu: str | None = None  # the GPUs its worker sees (CUDA_VISIBLE_DEVICES), 'cpu' for none
+    executor: str | None = None  # 'local' or 'ray'
+    ignored_keys: tuple[str, ...] = ()  # config keys from a newer (or foreign) writer, dropped
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+    @property
+    def duration(self) -> float | None:
+        if not self.started:
+            return None
+        return (self.finished or time.time()) - self.started
+
+    @property
+    def placement(self) -> str:
+        """'gpu-a · GPU 0' / 'server1 · CPU': where it runs or ran, '' before it started."""
+        if not self.node:
+            return ""
+        gpu = "CPU" if self.gpu in (None, "", "cpu") else f"GPU {self.gpu}"
+        return f"{self.node} · {gpu}"
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A row that could not be read: listings skip it and say so."""
+
+    run_id: str
+    reason: str
+
+    def __str__(self):
+        return f"run {self.run_id} cannot be read ({self.reason})"
+
+
+RUN_FIELDS = {f.name for f in dataclasses.fields(Run)} - {"ignored_keys"}
+CONFIG_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def check_run_id(run_id) -> str:
+    """Run ids go into paths and queries: anything but the exact pattern is refused."""
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise UnknownRun(run_id)
+    return run_id
+
+
+def read_config(text: str) -> tuple[TrainConfig, tuple[str, ...]]:
+    """A stored config and the keys it had that this version does not know (dropped, not fatal)."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("its config is not a JSON object")
+    unknown = tuple(sorted(set(data) - CONFIG_FIELDS))
+    return TrainConfig.from_dict({k: v for k, v in data.items() if k in CONFIG_FIELDS}), unknown
+
+
+def _json_object(text) -> dict:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def row_to_run(row: dict) -> Run:
+    """A Run from a row of any schema version; raises ValueError when the row is unusable."""
+    d = {k: v for k, v in row.items() if k in RUN_FIELDS}
+    d["config"], ignored = read_config(d["config"])
+    d["progress"] = Progress.from_json(d.get("progress"))
+    d["metrics"] = _json_object(d.get("metrics"))
+    d["attempt"] = d.get("attempt") or 0
+    return Run(**d, ignored_keys=ignored)
+
+
+def try_row_to_run(row: dict) -> Run | BadRow:
+    try:
+        return row_to_run(row)
+    except Exception as exc:  # noqa: BLE001 - one damaged row must not hide the others
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        return BadRow(str(row.get("id", "?")), reason)
