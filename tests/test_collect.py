@@ -115,3 +115,26 @@ def test_adding_to_a_zip_imported_dataset_starts_from_its_images(data_dir, tmp_p
     manifest, _ = collect.add_files("zipped", "cat", [("new.png", png("white"))])
     assert sum(manifest["counts"]["train"]) + sum(manifest["counts"]["test"]) == 21
     assert manifest["counts"]["test"] == custom.manifest("zipped")["counts"]["test"]
+
+
+def test_fix_relabels_and_excludes_saved_images_as_a_new_version(data_dir):
+    for n in range(12):
+        collect.add_image("pets", "cat", png((n * 10, 0, 0)))
+        collect.add_image("pets", "dog", png((0, n * 10, 0)))
+    collect.save("pets", image_size=28, color="rgb")
+    (x, y), _ = custom.load_files("pets")
+    cat_files = [p for p, label in zip(x.paths, y, strict=True) if label == 0]
+    moved, dropped = cat_files[0], cat_files[1]
+    red_of_moved = Image.open(moved).getpixel((5, 5))
+    m = collect.fix("pets", [(moved, 1), (dropped, None)])
+    assert m["counts"]["train"] == [9, 12]  # cat 11 -> 9, dog 11 -> 12
+    (x2, y2), _ = custom.load_files("pets")
+    dog_pixels = {Image.open(p).getpixel((5, 5)) for p, label in zip(x2.paths, y2, strict=True) if label == 1}
+    assert red_of_moved in dog_pixels
+
+
+def test_fix_refuses_a_file_of_another_dataset(data_dir):
+    fill("pets", 3)
+    collect.save("pets", image_size=28, color="rgb")
+    with pytest.raises(CollectRefused, match="not an image of dataset"):
+        collect.fix("pets", [("/etc/passwd", 1)])

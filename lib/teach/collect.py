@@ -106,6 +106,12 @@ def add_image(name: str, class_name: str, data: bytes) -> Path:
     return target
 
 
+def _next_number(name: str, class_name: str) -> int:
+    """File numbers run on across both splits, so a moved image never overwrites another."""
+    found = classes(name).get(class_name, {})
+    return 1 + max((int(p.stem) for s in SPLITS for p in found.get(s, [])), default=-1)
+
+
 def remove_image(name: str, class_name: str, file_name: str) -> None:
     class_name = check_class(class_name)
     if not _FILE_NAME.fullmatch(str(file_name)):
@@ -199,3 +205,36 @@ def add_files(name: str, class_name: str, files, image_size=None, color=None) ->
         except CollectRefused as exc:
             skipped.append({"file": str(file_name), "reason": str(exc)})
     return (save(name, image_size, color) if ready(name) else None), skipped
+
+
+# -- fixes from the label suspects and the projector ----------------------------------------
+def fix(name: str, changes: list[tuple[str, int | None]], progress=None) -> dict:
+    """Relabel (a class index) or exclude (None) saved images of dataset `name`, as a new version of it.
+
+    `changes` name the saved dataset's own image files (ImageFiles.paths). The
+    collection behind the dataset holds the same images in the same order per
+    class and split (seeding copies them in order; saving writes them in
+    order), so the k-th file of a class folder is the k-th collected one.
+    """
+    m = custom.manifest(name)
+    seed_from_dataset(name)
+    known = classes(name)
+    moves = []
+    for path, label in changes:
+        parts = Path(path).parts
+        try:
+            split, class_name, k = parts[-3], m["class_names"][int(parts[-2])], int(Path(path).stem)
+            source = known[class_name][split][k]
+        except (IndexError, ValueError, KeyError):
+            raise CollectRefused(f"{path} is not an image of dataset {name!r} (it may have changed)") from None
+        if label is not None and not 0 <= int(label) < len(m["class_names"]):
+            raise CollectRefused(f"label {label!r} is not one of {name!r}'s classes")
+        moves.append((source, split, None if label is None else m["class_names"][int(label)]))
+    for source, split, class_name in moves:
+        if class_name is None:
+            source.unlink(missing_ok=True)
+            continue
+        target_dir = folder(name) / split / class_name
+        target_dir.mkdir(parents=True, exist_ok=True)
+        os.rename(source, target_dir / f"{_next_number(name, class_name):06d}.png")
+    return save(name, progress=progress)
