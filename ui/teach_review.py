@@ -1,0 +1,132 @@
+"""Evaluate's Teach-it sections: the projector and the label suspects, with relabel / exclude.
+
+The heavy parts (features, t-SNE, cross-validated suspects) are cached per run
+and model file time; a rerun from a click or a lasso reuses them. Relabelling
+and excluding write a new version of a custom dataset (lib.teach.collect.fix);
+a built-in dataset's files are never changed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from lib.charts.projection import projection_figure
+from lib.data import custom, datasets
+from lib.teach import collect, review, suspects
+from ui import evaluate_parts as parts
+from ui import state
+
+SELECTED_SHOWN = 24
+SUSPECTS_SHOWN = 24
+METHODS = {"t-SNE (about 10 s for 5,000)": "tsne", "PCA (instant)": "pca"}
+
+
+@st.cache_data(max_entries=6, show_spinner="Computing the projection (features, then 2-D)...")
+def projection(_store, run_id: str, version: int, split: str, method: str) -> dict:
+    p, _ = review.project_run(_store, run_id, split, method)
+    return {k: getattr(p, k) for k in ("indices", "xy", "labels", "predicted", "confidence", "seconds")}
+
+
+@st.cache_data(max_entries=4, show_spinner="Ranking the training labels (features, then 5-fold regression)...")
+def suspect_rows(_store, run_id: str, version: int, top: int) -> list[dict]:
+    return [r.to_dict() for r in review.find_suspects(_store, run_id, top=top)]
+
+
+def split_image(run, split: str, index: int) -> np.ndarray:
+    (xtr, _), (xte, _) = datasets.load_raw(run.config.dataset, run.config.data_dir)
+    return np.asarray((xte if split == "test" else xtr)[int(index)])
+
+
+# -- the projector ---------------------------------------------------------------------------
+def projector_section(store, run, version: int) -> None:
+    names = [str(n) for n in datasets.info(run.config.dataset).class_names]
+    left, right = st.columns(2)
+    split = left.radio("Images", ["test", "train"], horizontal=True, key=f"proj_split_{run.id}")
+    method = METHODS[right.radio("Projection", list(METHODS), horizontal=True, key=f"proj_method_{run.id}")]
+    data = projection(store, run.id, version, split, method)
+    st.caption(
+        f"{len(data['indices']):,} {split} images (a sample of up to 5,000), each placed by the model's "
+        f"penultimate-layer features; computed in {data['seconds']:.1f} s. Ringed points are the model's "
+        "mistakes. Drag a lasso (or click) to see and fix the images."
+    )
+    event = st.plotly_chart(
+        projection_figure(data["xy"], data["indices"], data["labels"], data["predicted"], data["confidence"], names),
+        on_select="rerun", selection_mode=("points", "lasso", "box"), key=f"proj_chart_{run.id}_{split}_{method}",
+    )  # fmt: skip
+    chosen = sorted({int(p["customdata"]) for p in (event.selection.points if event else []) if "customdata" in p})
+    if not chosen:
+        return
+    st.markdown(f"##### {len(chosen)} selected")
+    where = {int(i): k for k, i in enumerate(data["indices"])}
+    shown = chosen[:SELECTED_SHOWN]
+    captions = [
+        f"#{i} {names[data['labels'][where[i]]]} -> {names[data['predicted'][where[i]]]}" for i in shown if i in where
+    ]
+    parts.image_grid([split_image(run, split, i) for i in shown], captions)
+    if split == "train":
+        fix_controls(run, chosen, names, key=f"proj_{run.id}")
+    else:
+        st.caption("Relabelling works on training images: switch to **train** to fix labels the model learns from.")
+
+
+# -- the label suspects ------------------------------------------------------------------------
+def suspects_section(store, run, version: int) -> None:
+    names = [str(n) for n in datasets.info(run.config.dataset).class_names]
+    st.caption(
+        "Training images whose label is probably wrong, most suspect first: confident learning (cleanlab) on "
+        "probabilities from a 5-fold cross-validated regression over this model's features, so no image is "
+        "judged by a model that saw its label."
+    )
+    if not st.toggle("Find the suspects (a few seconds to a minute)", key=f"sus_on_{run.id}"):
+        return
+    try:
+        rows = suspect_rows(store, run.id, version, SUSPECTS_SHOWN)
+    except suspects.SuspectsRefused as exc:
+        st.error(str(exc))
+        return
+    flagged = sum(r["flagged"] for r in rows)
+    st.markdown(f"##### The {len(rows)} most suspect labels ({flagged} flagged as likely wrong)")
+    columns = st.columns(6)
+    picked = []
+    for slot, r in enumerate(rows):
+        with columns[slot % 6].container(border=True):
+            parts.image_grid([split_image(run, "train", r["index"])], [f"#{r['index']}"], width=96)
+            st.markdown(f"label **{r['given']}** · model **{r['predicted']}** {r['confidence']:.0%}")
+            if st.checkbox("select", key=f"sus_pick_{run.id}_{r['index']}"):
+                picked.append(r["index"])
+    if picked:
+        fix_controls(run, picked, names, key=f"sus_{run.id}")
+
+
+def fix_controls(run, indices: list[int], names: list[str], key: str) -> None:
+    """Relabel or exclude training images: a new version of a custom dataset, then one click to retrain."""
+    if not custom.is_saved(run.config.dataset):
+        st.info(
+            f"{run.config.dataset} is a built-in dataset: its files are never changed, and an overlay of fixes "
+            "for built-ins is not available yet. Import your own images to relabel them."
+        )
+        return
+    left, mid, right = st.columns([2, 1, 1])
+    label = left.selectbox(
+        f"Relabel the {len(indices)} selected as", range(len(names)), format_func=names.__getitem__, key=f"{key}_to"
+    )
+    if mid.button("Relabel", key=f"{key}_relabel", type="primary"):
+        apply_fix(run, indices, label)
+    if right.button("Exclude", key=f"{key}_exclude"):
+        apply_fix(run, indices, None)
+
+
+def apply_fix(run, indices: list[int], label: int | None) -> None:
+    (x, _), _ = datasets.load_raw(run.config.dataset, run.config.data_dir)
+    try:
+        collect.fix(run.config.dataset, [(str(x.paths[int(i)]), label) for i in indices])
+    except (collect.CollectRefused, custom.Refused) as exc:
+        st.error(str(exc))
+        return
+    st.cache_data.clear()
+    what = f"relabelled as {label}" if label is not None else "excluded"
+    st.success(f"{len(indices)} image(s) {what}: {run.config.dataset} is saved as a new version.")
+    st.button(
+        "Retrain on it", key=f"fix_retrain_{run.id}", on_click=state.choose, kwargs={"dataset": run.config.dataset}
+    )
