@@ -105,3 +105,20 @@ def test_unfreeze_top_opens_only_the_top_layers_and_never_batchnorm(folders):
     backbone = pretrained.backbone_of(model)
     assert not any(layer.trainable for layer in backbone.layers if isinstance(layer, layers.BatchNormalization))
     assert len(model.trainable_weights) > before
+
+
+def test_the_registry_builder_shows_the_network_offline_but_training_requires_the_weights(folders):
+    build = pretrained.builder("mobilenet_v3_small")
+    model = build((32, 32, 3), 4, dropout=0.0)  # no weights file: random weights, for the Model page
+    assert model.output.shape[-1] == 4
+    with pytest.raises(pretrained.WeightsMissing, match="downloads are off"):
+        pretrained.require_weights("mobilenet_v3_small")
+    pretrained.require_weights("lenet5")  # not pretrained: nothing to find
+
+
+@pytest.mark.slow
+def test_the_registry_builder_uses_the_weights_file_when_present(folders):
+    kernel = write_weights(folders / "keras" / "models", "mobilenet_v3_small")
+    pretrained.require_weights("mobilenet_v3_small")
+    model = pretrained.builder("mobilenet_v3_small")((64, 64, 3), 2)
+    assert np.array_equal(pretrained.backbone_of(model).weights[0].numpy(), kernel)

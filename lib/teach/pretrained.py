@@ -175,3 +175,25 @@ def unfreeze_top(model, count: int) -> int:
         layer.trainable = top and not isinstance(layer, layers.BatchNormalization)
         opened += int(layer.trainable)
     return opened
+
+
+# -- lib.models' registry ----------------------------------------------------------------
+def builder(name: str):
+    """A registry builder (input_shape, num_classes, dropout, batchnorm, width) for backbone `name`.
+
+    It uses the weights file when it is on this server and random weights when not,
+    so the Model page can show the layers and parameter count offline; training
+    calls `require_weights` first, which refuses clearly instead.
+    """
+
+    def build_transfer(input_shape, num_classes, dropout=0.2, batchnorm=False, width=1.0):
+        return build(name, input_shape, num_classes, dropout=dropout, weights=find_weights(BACKBONES[name]))
+
+    build_transfer.__doc__ = f"{BACKBONES[name].title}, frozen, with a new softmax head."
+    return build_transfer
+
+
+def require_weights(architecture: str) -> None:
+    """Before training a pretrained architecture: its weights are here, or are downloaded, or WeightsMissing."""
+    if architecture in BACKBONES:
+        resolve_weights(BACKBONES[architecture])
