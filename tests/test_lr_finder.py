@@ -123,3 +123,38 @@ def test_curves_that_say_nothing_are_refused():
         suggest(rates, range_test_curve(rates)[:50])
     with pytest.raises(LRFinderError, match="rising"):
         suggest(rates[::-1], range_test_curve(rates))
+
+
+def test_a_finder_run_config_carries_the_ramp_and_steps_every_batch():
+    from lib.config import TrainConfig
+    from lib.sweeps.lr_finder import finder_config, is_finder, ramp_of
+
+    base = TrainConfig(architecture="lenet5", epochs=9, lr_schedule="cosine", extra={"preset": "mnist"})
+    config = finder_config(base, 1e-7, 1.0, 150)
+    assert is_finder(config) and not is_finder(base)
+    assert ramp_of(config) == check_range(1e-7, 1.0, 150)
+    assert config.steps_per_execution == 1 and config.lr_schedule == "constant" and config.epochs == 1
+    assert config.learning_rate == 1e-6  # the config's own limit; the ramp drives the real rate
+    assert "preset" not in config.extra and config.architecture == "lenet5"
+    with pytest.raises(LRFinderError, match="below the end"):
+        finder_config(base, 1.0, 1e-3)
+    hostile = base.replace(extra={"kind": "lr_find", "lr_find": {"start": "x", "end": 1, "steps": 100}})
+    with pytest.raises(LRFinderError, match="finite number"):
+        ramp_of(hostile)
+    with pytest.raises(LRFinderError, match="not a learning-rate finder run"):
+        ramp_of(base)
+
+
+def test_the_stored_result_is_strict_json_with_the_suggestion_or_the_problem():
+    import json
+
+    from lib.sweeps.lr_finder import result
+
+    rates = check_range(1e-6, 1.0, 200).rates()
+    losses = range_test_curve(rates, steepest_at=1e-3, blows_up_at=0.1)
+    losses[-1] = float("nan")
+    found = result(rates, losses)
+    assert 3e-4 <= found["suggested"] <= 3e-3 and found["losses"][-1] is None
+    json.loads(json.dumps(found, allow_nan=False))
+    flat = result(rates, np.full(200, 2.3))
+    assert flat["suggested"] is None and "did not fall" in flat["problem"]

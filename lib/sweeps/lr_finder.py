@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lib.config import LIMITS, TrainConfig
+
 LOWEST, HIGHEST = 1e-8, 10.0  # rates outside this are never worth trying
 MIN_STEPS, MAX_STEPS = 20, 1000
 MIN_DECADES = 1.0  # a narrower range cannot show where the loss starts to fall
@@ -172,3 +174,57 @@ def suggest(rates, losses) -> Suggestion:
         usable=usable,
         smoothed=[float(v) for v in smoothed],
     )
+
+
+# -- the finder as a run ------------------------------------------------------
+KIND = "lr_find"  # config.extra["kind"]: the worker ramps the rate instead of training to the end
+DEFAULT_START, DEFAULT_END, DEFAULT_STEPS = 1e-6, 1.0, 200
+
+
+def finder_config(base: TrainConfig, start=DEFAULT_START, end=DEFAULT_END, steps=DEFAULT_STEPS) -> TrainConfig:
+    """The settings of an LR-finder run: the base's data and model, a constant rate the ramp drives.
+
+    Raises LRFinderError for a bad range and ConfigError for bad base settings.
+    """
+    ramp = check_range(start, end, steps)
+    low, high = LIMITS["learning_rate"]
+    extra = {k: v for k, v in base.extra.items() if k not in ("sweep", "trial", "preset")}
+    extra.update(kind=KIND, lr_find={"start": ramp.start, "end": ramp.end, "steps": ramp.steps})
+    return base.replace(
+        epochs=1,  # nominal: the worker runs as many passes over the data as the ramp needs
+        learning_rate=min(max(ramp.start, low), high),
+        lr_schedule="constant",
+        early_stopping_patience=0,
+        steps_per_execution=1,  # the rate changes every batch, so every batch must reach the callback
+        multi_gpu=False,
+        extra=extra,
+    ).validate()
+
+
+def is_finder(config: TrainConfig) -> bool:
+    return config.extra.get("kind") == KIND
+
+
+def ramp_of(config: TrainConfig) -> RateRange:
+    """The ramp an LR-finder run's config asks for (checked again: the stored config is input too)."""
+    spec = config.extra.get("lr_find")
+    if not isinstance(spec, dict):
+        raise LRFinderError("this run is not a learning-rate finder run")
+    return check_range(spec.get("start"), spec.get("end"), spec.get("steps"))
+
+
+def result(rates, losses) -> dict:
+    """What the worker stores when the ramp ends: the curve and the suggestion, or why there is none."""
+    finite = [float(v) if math.isfinite(v) else None for v in losses]  # None: strict JSON has no NaN
+    out = {"rates": [float(r) for r in rates], "losses": finite}
+    try:
+        found = suggest(rates, losses)
+    except LRFinderError as exc:
+        return {**out, "suggested": None, "problem": str(exc)}
+    return {
+        **out,
+        "suggested": found.rate,
+        "min_loss_rate": found.min_loss_rate,
+        "smoothed": found.smoothed,
+        "usable": found.usable,
+    }

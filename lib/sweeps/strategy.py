@@ -31,9 +31,11 @@ from lib.sweeps.space import SearchSpace, SpaceError
 STRATEGIES = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "hyperband")
 MAX_TRIALS = 500
-TRIAL_STATES = ("running", "complete", "pruned", "fail")
+# "pruning": the pruner said stop and the run was asked to; it is still running until it does
+TRIAL_STATES = ("running", "pruning", "complete", "pruned", "fail")
 _OPTUNA_STATE = {
     "running": TrialState.RUNNING,
+    "pruning": TrialState.RUNNING,
     "complete": TrialState.COMPLETE,
     "pruned": TrialState.PRUNED,
     "fail": TrialState.FAIL,
