@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 
+from lib import settings
+
 
 @dataclass(frozen=True)
 class Gpu:
@@ -18,7 +20,7 @@ class Gpu:
 
 def gpus(timeout: float = 5.0) -> list[Gpu]:
     """GPUs nvidia-smi reports, limited to CUDA_VISIBLE_DEVICES when it is set; [] without one."""
-    if os.environ.get("CONVSTUDIO_FORCE_CPU") == "1" or not shutil.which("nvidia-smi"):
+    if settings.force_cpu() or not shutil.which("nvidia-smi"):
         return []
     try:
         out = subprocess.run(

@@ -1,9 +1,8 @@
 """Data: pick a dataset, see its size, classes, shape, samples and class balance."""
 
-import os
-
 import streamlit as st
 
+from lib import settings
 from lib.charts import curves
 from lib.data import datasets
 from ui import cached, frame, state, widgets
@@ -38,7 +37,7 @@ def _download(name: str) -> None:
 if name not in available:
     st.error(f"**{meta.title} is not on this server.** Here is how to add it:", icon=":material/folder_off:")
     st.code(datasets.where_to_put(name, data_dir), language=None)
-    if name in datasets.BUILTIN and os.environ.get("CONVSTUDIO_OFFLINE") != "1":
+    if name in datasets.BUILTIN and not settings.offline():
         if st.button("Try downloading it through Keras", icon=":material/download:", key="download"):
             _download(name)
     if available:

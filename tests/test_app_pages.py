@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.config import TrainConfig
+from lib.runs.progress import BatchRow, Progress
 from lib.runs.store import Store
 from tests.conftest import ROOT
 
@@ -58,13 +59,13 @@ def fake_run(store, tiny_data_dir, status="completed", epochs=3, steps=50, **cha
         return run_id
     store.claim_next(["cpu"])
     for e in range(1, epochs + 1):
-        rows = [(s, e, s % 10, 2.0 / s, 0.5, 0.0) for s in range((e - 1) * steps + 1, e * steps + 1)]
-        store.update_progress(run_id, {"phase": "training"}, rows)
+        rows = [BatchRow(s, e, s % 10, 2.0 / s, 0.5, 0.0) for s in range((e - 1) * steps + 1, e * steps + 1)]
+        store.update_progress(run_id, Progress("training"), rows)
         store.add_epoch(run_id, {"epoch": e, "loss": 1 / e, "accuracy": 1 - 0.1 / e, "val_loss": 1.2 / e,
                                  "val_accuracy": 1 - 0.2 / e, "learning_rate": 1e-3, "images_per_second": 900.0,
                                  "seconds": 1.0})  # fmt: skip
     if status == "running":
-        progress = {"phase": "training", "epoch": 2, "epochs": epochs, "batch": 40, "steps": 94, "eta_seconds": 75}
+        progress = Progress("training", epoch=2, epochs=epochs, batch=40, steps=94, eta_seconds=75)
         store.update_progress(run_id, progress)
     else:
         store.finish(run_id, status, test_accuracy=0.875, test_loss=0.4, epochs_completed=epochs)
@@ -332,7 +333,7 @@ def test_progress_text_reads_like_a_progress_bar():
 
     def run(status, progress):
         return Run(id="x", seq=1, created=0.0, status=status, config=TrainConfig(), dataset="mnist",
-                   architecture="simple_cnn", progress=progress)  # fmt: skip
+                   architecture="simple_cnn", progress=Progress.from_dict(progress))  # fmt: skip
 
     assert progress_text(run("queued", {})) == (0.0, "waiting in the queue")
     assert progress_text(run("running", {"phase": "loading data"})) == (0.0, "loading data")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lib import presets
 from lib.config import TrainConfig
+from lib.runs.progress import Progress
 from lib.train.worker import describe_error
 from tests.test_app_access import locked, log_in  # noqa: F401 - locked is a fixture
 from tests.test_app_pages import env, open_page  # noqa: F401 - env is a fixture
@@ -56,7 +57,7 @@ def test_no_retry_is_offered_for_other_failures(env, store, tiny_data_dir):  # n
 def test_an_interrupted_run_resumes_from_its_page(env, store, tiny_data_dir):  # noqa: F811
     run_id = store.create_run(TrainConfig(data_dir=tiny_data_dir, epochs=5))
     store.claim_next(["cpu"])
-    store.update_progress(run_id, {"phase": "training"}, epochs_completed=2)
+    store.update_progress(run_id, Progress("training"), epochs_completed=2)
     store.finish(run_id, "interrupted", error="The server stopped while this run was training (after epoch 2).")
     at = open_page("pages/train.py", {"run": run_id})
     assert any("after epoch 2" in w.value for w in at.warning)

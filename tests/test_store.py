@@ -10,6 +10,7 @@ import time
 import pytest
 
 from lib.config import ConfigError, TrainConfig
+from lib.runs.progress import BatchRow, Progress
 from lib.runs.store import Store, UnknownRun
 from tests.conftest import ROOT
 
@@ -54,10 +55,10 @@ def test_stopping_a_queued_run_takes_it_out_of_the_queue(store):
 def test_metrics_round_trip_and_thinning(store):
     run_id = make(store)
     store.update_progress(
-        run_id, {"phase": "training", "batch": 3}, [(i, 1, i, 1.0 / (i + 1), 0.5, 0.0) for i in range(1000)]
+        run_id, Progress("training", batch=3), [BatchRow(i, 1, i, 1.0 / (i + 1), 0.5, 0.0) for i in range(1000)]
     )
     store.add_epoch(run_id, {"epoch": 1, "loss": 0.3, "val_accuracy": 0.9, "confusion": [[1, 0], [0, 1]]})
-    assert store.get(run_id).progress == {"phase": "training", "batch": 3}
+    assert store.get(run_id).progress == Progress("training", batch=3)
     assert len(store.batches(run_id)) == 1000
     assert len(store.batches(run_id, since_step=989)) == 10
     thin = store.batches(run_id, max_points=100)
@@ -118,9 +119,9 @@ def test_writes_retry_while_another_process_holds_the_lock(store):
     threading.Timer(1.0, lambda: blocker.execute("COMMIT")).start()
     store._connection().execute("PRAGMA busy_timeout = 100")  # force our retry path, not sqlite's own wait
     start = time.time()
-    store.update_progress(run_id, {"phase": "training"})
+    store.update_progress(run_id, Progress("training"))
     assert time.time() - start >= 0.9  # it waited for the lock instead of failing
-    assert store.get(run_id).progress == {"phase": "training"}
+    assert store.get(run_id).progress == Progress("training")
 
 
 def test_a_multi_gpu_run_waits_for_every_gpu_and_holds_them_all(store):

@@ -124,7 +124,7 @@ def _offer_resume(store: Store, run: Run) -> None:
 def _charts(store: Store, run: Run) -> None:
     epochs = store.epochs(run.id)
     rows = batch_rows(store, run.id)
-    live_rate = (run.progress or {}).get("images_per_second") if run.is_active else None
+    live_rate = run.progress.images_per_second if run.is_active else None
     planned = run.config.epochs
     top = st.columns(2)
     top[0].plotly_chart(curves.batch_loss_figure(rows), key="chart_batch_loss")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
+from lib import settings
 from lib.runs.scheduler import Scheduler
 from lib.runs.store import Store, default_runs_dir
 
@@ -33,6 +32,6 @@ def get_scheduler() -> Scheduler | None:
     CONVSTUDIO_NO_SCHEDULER=1 leaves queued runs queued: app tests use it to check
     the queue without training, and a server can leave training to `lib.cli` workers.
     """
-    if os.environ.get("CONVSTUDIO_NO_SCHEDULER") == "1":
+    if settings.no_scheduler():
         return None
     return _scheduler(default_runs_dir())

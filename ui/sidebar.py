@@ -16,28 +16,12 @@ def run_label(run: Run) -> str:
 
 
 def progress_text(run: Run) -> tuple[float, str]:
-    """(fraction done, 'epoch 2/5 · batch 40/94 · 0:31 left') from a run's progress dict."""
-    p = run.progress or {}
+    """(fraction done, 'epoch 2/5 · batch 40/94 · 0:31 left') from a run's progress record."""
     if run.status == "queued":
         return 0.0, "waiting in the queue"
-    if p.get("phase") not in (None, "training") or not p.get("epochs"):
-        return 0.0, str(p.get("phase") or run.status)
-    if not p.get("steps"):  # training has begun but no batch has reported yet
-        return 0.0, f"starting {p['epochs']} epoch(s)"
-    epochs, steps = max(1, int(p["epochs"])), max(1, int(p["steps"]))
-    epoch, batch = int(p.get("epoch") or 0), int(p.get("batch") or 0)
-    done = min(1.0, max(0.0, ((epoch - 1) + min(batch, steps) / steps) / epochs)) if epoch else 0.0
-    text = f"epoch {epoch}/{epochs} · batch {batch}/{steps}"
-    eta = p.get("eta_seconds")
-    if isinstance(eta, (int, float)) and eta >= 0:
-        text += f" · {format_seconds(eta)} left"
-    return done, text
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+    if not run.is_active:
+        return 0.0, run.status
+    return run.progress.fraction_done, run.progress.describe()
 
 
 def _device() -> None:

@@ -20,6 +20,7 @@ from lib.config import OPTIMIZERS, ConfigError, TrainConfig
 from lib.data import datasets
 from lib.model_files import ModelRefused
 from lib.runs import resume
+from lib.runs.progress import format_seconds
 from lib.runs.scheduler import Scheduler
 from lib.runs.store import STATUSES, Store, UnknownRun, default_runs_dir
 
@@ -146,16 +147,15 @@ def progress_line(run) -> str:
     p = run.progress
     if run.status == "queued":
         return "waiting in the queue"
-    if p.get("phase") != "training" or not p.get("steps"):
-        return p.get("phase", run.status)
-    frac = min(1.0, p.get("batch", 0) / p["steps"])
+    if not run.is_active:
+        return run.status
+    if p.phase != "training" or not p.steps:
+        return p.describe()
+    frac = p.batch / p.steps
     bar = "#" * int(frac * 20) + "." * (20 - int(frac * 20))
-    eta = p.get("eta_seconds")
-    eta_text = f" ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else ""
-    loss = p.get("loss")
-    acc = p.get("accuracy")
-    metrics = f" loss {loss:.4f} acc {acc:.4f}" if loss is not None and acc is not None else ""
-    return f"epoch {p.get('epoch')}/{p.get('epochs')} [{bar}] {p.get('batch')}/{p['steps']}{metrics}{eta_text}"
+    eta_text = f" ETA {format_seconds(p.eta_seconds)}" if p.eta_seconds is not None else ""
+    metrics = f" loss {p.loss:.4f} acc {p.accuracy:.4f}" if p.loss is not None and p.accuracy is not None else ""
+    return f"epoch {p.epoch}/{p.epochs} [{bar}] {p.batch}/{p.steps}{metrics}{eta_text}"
 
 
 def cmd_train(args, store: Store) -> int:
@@ -210,7 +210,7 @@ class ProgressDisplay:
         line = progress_line(run)
         if self.tty:
             self._print(line, final=False)
-        elif line != self.last_line and run.progress.get("phase") != "training":
+        elif line != self.last_line and run.progress.phase != "training":
             self._print(line, final=True)  # phases (queued, loading data, evaluating) once each
         self.last_line = line
 

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lib import settings
 from lib.data import importer, sources
 from lib.data.importer import COLORS, IMAGE_SIZES
 from lib.data.info import BUILTIN, DatasetInfo
 from lib.data.sources import DEFAULT_LIMITS, Limits
 
-ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 MANIFEST = "manifest.json"
 MIN_IMAGES_PER_CLASS = 10  # fewer and the class is barely learnt, and its test accuracy is noise
@@ -52,8 +52,7 @@ class Refused(ValueError):
 
 # -- where -------------------------------------------------------------------------
 def data_root() -> Path:
-    """CONVSTUDIO_DATA_DIR, or `data/` in the project (absolute, so workers and pages agree)."""
-    return Path(os.environ.get("CONVSTUDIO_DATA_DIR") or ROOT / "data").resolve()
+    return settings.data_root()
 
 
 def custom_root() -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import os
 import pickle
 import socket
 import struct
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lib import settings
 from lib.data import custom
 from lib.data.info import BUILTIN, IDX_FILES, DatasetInfo, DatasetUnavailable
 
@@ -41,11 +41,11 @@ def info(name: str) -> DatasetInfo:
 
 
 def default_data_dir() -> str | None:
-    return os.environ.get("CONVSTUDIO_DATA_DIR") or None
+    return str(settings.data_root())
 
 
 def keras_cache_dir() -> Path:
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    return settings.keras_home() / "datasets"
 
 
 # -- where is it? ----------------------------------------------------------
@@ -102,7 +102,7 @@ def load_builtin(name: str, data_dir: str | None = None, allow_download: bool = 
     folder = locate(name, data_dir)
     if folder is not None:
         (xtr, ytr), (xte, yte) = _read_folder(name, folder)
-    elif allow_download and os.environ.get("CONVSTUDIO_OFFLINE") != "1":
+    elif allow_download and not settings.offline():
         (xtr, ytr), (xte, yte) = _download(name, data_dir)
     else:
         raise DatasetUnavailable(where_to_put(name, data_dir))

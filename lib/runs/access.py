@@ -24,9 +24,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from lib import settings
 from lib.config import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Policy:
 
 
 def secrets_path() -> Path:
-    return Path(os.environ.get("CONVSTUDIO_SECRETS", ROOT / ".streamlit" / "secrets.toml"))
+    return settings.secrets_path()
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

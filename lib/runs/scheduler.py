@@ -19,11 +19,11 @@ import time
 import traceback
 from pathlib import Path
 
+from lib import settings
 from lib import devices
 from lib.runs.store import Store
 
 STARTUP_GRACE_S = 60  # a claimed run may have no pid yet for this long
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- is a worker still alive? -------------------------------------------------
@@ -54,7 +54,7 @@ def signal_name(code: int) -> str:
 class Scheduler:
     """Starts queued runs on free slots and reaps workers. Safe to run in several processes."""
 
-    def __init__(self, store: Store, slots: list[str] | None = None, worker_module: str = "lib.runs.scheduler"):
+    def __init__(self, store: Store, slots: list[str] | None = None, worker_module: str = "lib.train"):
         self.store = store
         self.worker_module = worker_module  # the reliability tests swap in a trivial worker
         self.slots = slots or devices.worker_slots()
@@ -95,7 +95,7 @@ class Scheduler:
         cmd = [sys.executable, "-m", self.worker_module, run.id, "--runs-dir", str(self.store.root)]
         try:
             proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                cmd, cwd=settings.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         except OSError as exc:
             self.store.finish(run.id, "failed", error=f"could not start the worker: {exc}")

@@ -20,7 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lib import settings
 from lib.config import TrainConfig
+from lib.runs.progress import BATCH_COLUMNS, EPOCH_COLUMNS, BatchRow, Progress
 
 STATUSES = ("queued", "running", "stopping", "completed", "stopped", "failed", "interrupted")
 ACTIVE = ("running", "stopping")
@@ -75,11 +77,11 @@ CREATE TABLE IF NOT EXISTS epoch_metrics (
     PRIMARY KEY (run_id, epoch)
 );
 """
-EPOCH_COLUMNS = (
-    "epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-    "learning_rate", "images_per_second", "seconds",
-)  # fmt: skip
 
+INSERT_BATCH = (
+    f"INSERT OR REPLACE INTO batch_metrics (run_id, {', '.join(BATCH_COLUMNS)})"  # noqa: S608 - constants
+    f" VALUES (?, {', '.join('?' * len(BATCH_COLUMNS))})"
+)
 INSERT_EPOCH = (
     f"INSERT OR REPLACE INTO epoch_metrics (run_id, {', '.join(EPOCH_COLUMNS)}, extra)"  # noqa: S608 - constants
     f" VALUES (?, {', '.join('?' * len(EPOCH_COLUMNS))}, ?)"
@@ -109,7 +111,7 @@ class Run:
     device: str | None = None
     slot: str | None = None
     pid: int | None = None
-    progress: dict = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
     metrics: dict = field(default_factory=dict)
     test_accuracy: float | None = None
     test_loss: float | None = None
@@ -132,7 +134,7 @@ class Run:
 
 
 def default_runs_dir() -> str:
-    return os.environ.get("CONVSTUDIO_RUNS_DIR") or "runs"
+    return settings.runs_dir()
 
 
 def new_run_id() -> str:
@@ -265,7 +267,7 @@ class Store:
             claimed = db.execute(
                 "UPDATE runs SET status = 'running', started = COALESCE(started, ?), slot = ?, pid = NULL,"
                 " error = NULL, progress = ? WHERE id = ? AND status = 'queued'",
-                (time.time(), slot, json.dumps({"phase": "starting"}), row["id"]),
+                (time.time(), slot, Progress().to_json(), row["id"]),
             ).rowcount
             return row["id"] if claimed else None
 
@@ -284,19 +286,20 @@ class Store:
     def set_device(self, run_id: str, device: str) -> None:
         self._write(lambda db: db.execute("UPDATE runs SET device = ? WHERE id = ?", (device, check_run_id(run_id))))
 
-    def update_progress(self, run_id: str, progress: dict, batch_rows=(), epochs_completed=None) -> None:
+    def update_progress(
+        self, run_id: str, progress: Progress, batch_rows: list[BatchRow] = (), epochs_completed=None
+    ) -> None:
         """Progress and any batch metrics since the last call, in one transaction."""
 
         check_run_id(run_id)
 
         def write(db):
-            db.execute("UPDATE runs SET progress = ? WHERE id = ?", (json.dumps(progress), run_id))
+            db.execute("UPDATE runs SET progress = ? WHERE id = ?", (progress.to_json(), run_id))
             if epochs_completed is not None:
                 db.execute("UPDATE runs SET epochs_completed = ? WHERE id = ?", (epochs_completed, run_id))
             db.executemany(
-                "INSERT OR REPLACE INTO batch_metrics (run_id, step, epoch, batch, loss, accuracy, time)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, *row) for row in batch_rows],
+                INSERT_BATCH,
+                [(run_id, *(getattr(row, c) for c in BATCH_COLUMNS)) for row in batch_rows],
             )
 
         self._write(write)
@@ -323,7 +326,7 @@ class Store:
     def batches(self, run_id: str, since_step: int = -1, max_points: int | None = None) -> list[dict]:
         """Batch metrics after `since_step`; with max_points, evenly thinned so charts stay small."""
         rows = self._read(
-            "SELECT step, epoch, batch, loss, accuracy, time FROM batch_metrics"
+            f"SELECT {', '.join(BATCH_COLUMNS)} FROM batch_metrics"  # noqa: S608 - constants
             " WHERE run_id = ? AND step > ? ORDER BY step",
             (check_run_id(run_id), since_step),
         )
@@ -421,6 +424,6 @@ class Store:
 def _to_run(row: sqlite3.Row) -> Run:
     d = dict(row)
     d["config"] = TrainConfig.from_json(d["config"])
-    d["progress"] = json.loads(d["progress"] or "{}")
+    d["progress"] = Progress.from_json(d["progress"])
     d["metrics"] = json.loads(d["metrics"] or "{}")
     return Run(**d)

@@ -16,6 +16,7 @@ import time
 import keras
 
 from lib.inference.metrics import confusion_matrix, row_normalised
+from lib.runs.progress import BatchRow, Progress
 from lib.train import faults
 
 
@@ -58,21 +59,14 @@ class StoreCallback(keras.callbacks.Callback):
         self.time_limited = True
         return True
 
-    def _progress(self, phase, epoch, batch, **extra):
+    def _progress(self, epoch, batch, **measured) -> Progress:
+        """The record for `batch` batches done in Keras's 0-based `epoch`."""
+        batch = min(batch, self.steps)  # with steps_per_execution, Keras may report past the last batch
         elapsed = time.perf_counter() - self._train_start
         done = (epoch - self._initial_epoch) * self.steps + batch
         total = (self.epochs - self._initial_epoch) * self.steps
         eta = elapsed / done * (total - done) if done else None
-        return {
-            "phase": phase,
-            "epoch": epoch + 1,
-            "epochs": self.epochs,
-            "batch": batch,
-            "steps": self.steps,
-            "eta_seconds": eta,
-            "elapsed_seconds": elapsed,
-            **extra,
-        }
+        return Progress("training", epoch + 1, self.epochs, batch, self.steps, eta, elapsed, **measured)
 
     def _learning_rate(self) -> float | None:
         try:
@@ -99,25 +93,24 @@ class StoreCallback(keras.callbacks.Callback):
         if now - self._last_write < self.interval or not logs:
             return
         with self._lock:
-            done = batch + 1
+            done = min(batch + 1, self.steps)
             if done <= self._seen:  # out-of-order call from the executor
                 return
             loss_sum = logs.get("loss", 0.0) * done
             acc_sum = logs.get("accuracy", 0.0) * done
             window = done - self._seen
-            row = (
-                self._epoch * self.steps + batch,
-                self._epoch + 1,
-                batch,
-                (loss_sum - self._loss_sum) / window,
-                (acc_sum - self._acc_sum) / window,
-                time.time(),
+            row = BatchRow(
+                step=self._epoch * self.steps + done - 1,
+                epoch=self._epoch + 1,
+                batch=done,
+                loss=(loss_sum - self._loss_sum) / window,
+                accuracy=(acc_sum - self._acc_sum) / window,
+                time=time.time(),
             )
             self._seen, self._loss_sum, self._acc_sum = done, loss_sum, acc_sum
             self._last_write = now
             seconds = now - self._epoch_start
             progress = self._progress(
-                "training",
                 self._epoch,
                 done,
                 loss=logs.get("loss"),
@@ -143,7 +136,7 @@ class StoreCallback(keras.callbacks.Callback):
         }
         self.store.add_epoch(self.run_id, row)
         self._save_checkpoints(logs)
-        progress = self._progress("training", epoch, self.steps, loss=row["loss"], accuracy=row["accuracy"])
+        progress = self._progress(epoch, self.steps, loss=row["loss"], accuracy=row["accuracy"])
         self.store.update_progress(self.run_id, progress, epochs_completed=epoch + 1)
 
     def _confusion(self) -> dict:

@@ -7,11 +7,12 @@ Points: "oom" (an out-of-memory error at the first training batch), "disk-full"
 from __future__ import annotations
 
 import errno
-import os
+
+from lib import settings
 
 
 def inject(point: str) -> None:
-    if os.environ.get("CONVSTUDIO_FAULT") != point:
+    if settings.fault() != point:
         return
     if point == "oom":
         import tensorflow as tf

@@ -13,6 +13,7 @@ from lib import models
 from lib.config import TrainConfig
 from lib.data import datasets
 from lib.model_files import load_model
+from lib.runs.progress import Progress
 from lib.train.callback import StoreCallback
 
 VAL_SLICE = 1000  # validation images behind the live confusion matrix (cheap: one predict per epoch)
@@ -143,7 +144,7 @@ def train_run(store, run_id: str) -> dict:
     run = store.get(run_id)
     config = run.config
     store.set_device(run_id, describe_device())
-    store.update_progress(run_id, {"phase": "loading data"})
+    store.update_progress(run_id, Progress("loading data"))
     data = datasets.prepare(config.dataset, config.data_dir, config.train_limit, config.validation_split, config.seed)
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision and has_gpu():
@@ -184,7 +185,7 @@ def train_run(store, run_id: str) -> dict:
             )
         )
 
-    store.update_progress(run_id, {"phase": "training", "epoch": initial_epoch, "epochs": config.epochs})
+    store.update_progress(run_id, Progress("training", epoch=initial_epoch + 1, epochs=config.epochs))
     start = time.perf_counter()
     model.fit(
         train_ds,
@@ -197,7 +198,7 @@ def train_run(store, run_id: str) -> dict:
     )
     train_seconds = time.perf_counter() - start
 
-    store.update_progress(run_id, {"phase": "evaluating"})
+    store.update_progress(run_id, Progress("evaluating"))
     test_loss, test_accuracy = model.evaluate(
         make_dataset(data.x_test, data.y_test, max(config.batch_size, 256)), verbose=0
     )
