@@ -81,6 +81,12 @@ class TrainConfig:
     data_dir: str | None = None
     extra: dict = field(default_factory=dict)  # free-form notes, e.g. the preset used
 
+    @classmethod
+    def with_defaults(cls, **given) -> TrainConfig:
+        """TrainConfig's defaults, then the architecture's own (keras_convnet: dropout 0.5), then `given`."""
+        architecture = given.get("architecture", cls.architecture)
+        return cls(**{**models.defaults(architecture), **given})
+
     # -- validation -------------------------------------------------------
     def validate(self) -> TrainConfig:
         """Check every field; return self so calls chain. Raises ConfigError."""

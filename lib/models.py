@@ -6,6 +6,7 @@ dashboard's select box, `cli models`) never loads TensorFlow.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,11 +156,14 @@ REGISTRY: dict[str, Architecture] = {
         Architecture(
             "keras_convnet",
             "Keras MNIST convnet",
-            "The Keras example: two conv blocks (32, 64), dropout 0.5.",
+            "The Keras example: two conv blocks (32, 64), dropout 0.5 by default.",
             build_keras_convnet,
         ),
         Architecture(
-            "vgg_small", "Small VGG", "Three VGG blocks with BatchNorm; strong on Fashion-MNIST.", build_vgg_small
+            "vgg_small",
+            "Small VGG",
+            "Three VGG blocks, BatchNorm and dropout 0.3 by default; strong on Fashion-MNIST.",
+            build_vgg_small,
         ),
         Architecture("resnet_small", "ResNet-20", "ResNet-20 for 32x32 inputs (He et al. 2016).", build_resnet_small),
     )
@@ -168,6 +172,17 @@ REGISTRY: dict[str, Architecture] = {
 
 def names() -> list[str]:
     return list(REGISTRY)
+
+
+ARCHITECTURE_KNOBS = ("dropout", "batchnorm", "width")
+
+
+def defaults(name: str) -> dict:
+    """The architecture's own dropout, BatchNorm and width: its builder's defaults, the one place they live."""
+    if name not in REGISTRY:
+        return {}
+    params = inspect.signature(REGISTRY[name].build).parameters
+    return {k: params[k].default for k in ARCHITECTURE_KNOBS if k in params}
 
 
 def build(name, input_shape, num_classes, dropout=0.0, batchnorm=False, width=1.0):

@@ -18,9 +18,13 @@ if meta is None:
 
 left, right = st.columns([1, 2])
 with left:
+    before = state.values()["architecture"]
     name = widgets.select(
         "architecture", "Architecture", models.names(), format_func=lambda n: models.REGISTRY[n].title
     )
+    if name != before:  # a new architecture comes with its own dropout, BatchNorm and width
+        state.choose(**models.defaults(name))
+        st.rerun()
     arch = models.REGISTRY[name]
     st.caption(arch.description)
     dropout = widgets.slider("dropout", "Dropout", step=0.05, help="Share of units dropped before the classifier.")

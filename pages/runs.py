@@ -5,8 +5,9 @@ import functools
 import pandas as pd
 import streamlit as st
 
+from lib.runs.progress import format_seconds
 from lib.runs.store import STATUSES, UnknownRun
-from ui import auth, evaluate_parts, frame, sidebar, state
+from ui import auth, evaluate_parts, frame, state
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
@@ -32,7 +33,7 @@ def _row(run) -> dict:
         "dropout": c.dropout,
         "BatchNorm": c.batchnorm,
         "test accuracy": run.test_accuracy,
-        "time": sidebar.format_seconds(run.duration) if run.duration else "",
+        "time": format_seconds(run.duration) if run.duration else "",
     }
 
 

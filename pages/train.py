@@ -5,7 +5,7 @@ import streamlit as st
 from lib import models, presets
 from lib.config import OPTIMIZERS, ConfigError
 from lib.data import datasets
-from lib.runs import access
+from lib.runs import submit
 from ui import auth, cached, frame, live, state, widgets
 from ui.resources import get_store
 
@@ -98,8 +98,7 @@ def _start() -> None:
     owner = auth.user()
     try:
         config = state.config()
-        access.check_submission(auth.policy(), store, owner, config)  # the administrator's limits
-        run_id = store.create_run(access.stamp_limits(auth.policy(), config), owner=owner)
+        run_id = submit.submit(store, config, owner, auth.policy())  # within the administrator's limits
     except ConfigError as exc:  # validation is repeated by the store; show it, never a traceback
         st.error(f"{exc.field}: {exc.message}", icon=":material/error:")
         return

@@ -116,8 +116,8 @@ def test_model_page_layer_table_params_and_memory_follow_the_knobs(env):
 
 def test_settings_survive_page_changes_and_meet_on_the_train_page(env):
     at = open_page("pages/model.py")
-    at.slider(key="w_dropout").set_value(0.5).run()
     at.selectbox(key="w_architecture").set_value("lenet5").run()
+    at.slider(key="w_dropout").set_value(0.5).run()
     goto(at, "pages/train.py")
     at.number_input(key="w_epochs").set_value(7).run()
     assert "**LeNet-5** on **MNIST handwritten digits** · dropout 0.5" in at.markdown[0].value
@@ -127,6 +127,16 @@ def test_settings_survive_page_changes_and_meet_on_the_train_page(env):
     assert at.selectbox(key="w_architecture").value == "lenet5"
     goto(at, "pages/train.py")
     assert at.number_input(key="w_epochs").value == 7
+
+
+def test_choosing_an_architecture_applies_its_own_defaults(env):
+    """The Keras MNIST convnet is described as dropout 0.5; its slider used to show (and train) 0.25."""
+    at = open_page("pages/model.py")
+    at.selectbox(key="w_architecture").set_value("keras_convnet").run()
+    assert not at.exception
+    assert at.slider(key="w_dropout").value == 0.5
+    at.selectbox(key="w_architecture").set_value("vgg_small").run()
+    assert at.slider(key="w_dropout").value == 0.3 and at.toggle(key="w_batchnorm").value is True
 
 
 # -- Train -----------------------------------------------------------------------

@@ -45,3 +45,17 @@ def test_layer_table_sums_to_the_parameter_count():
     table = models.layer_table(model)
     assert sum(row["parameters"] for row in table) == model.count_params()
     assert table[-1]["output shape"] == "(None, 10)"
+
+
+def test_an_architecture_s_own_defaults_take_effect():
+    """keras_convnet is described as 'dropout 0.5'; it used to train at TrainConfig's 0.25."""
+    from lib.cli.main import build_parser, config_from_args
+    from lib.config import TrainConfig
+
+    assert models.defaults("keras_convnet") == {"dropout": 0.5, "batchnorm": False, "width": 1.0}
+    assert "dropout 0.5" in models.REGISTRY["keras_convnet"].description
+    assert TrainConfig.with_defaults(architecture="keras_convnet").dropout == 0.5
+    assert TrainConfig.with_defaults(architecture="keras_convnet", dropout=0.1).dropout == 0.1  # what is typed wins
+    args = build_parser().parse_args(["train", "--model", "keras_convnet"])
+    assert config_from_args(args).dropout == 0.5
+    assert models.defaults("no such model") == {}

@@ -13,6 +13,7 @@ import streamlit as st
 from lib.charts import curves
 from lib.config import ConfigError
 from lib.runs import resume
+from lib.runs.progress import format_seconds
 from lib.runs.store import Run, Store, UnknownRun
 from ui import auth, evaluate_parts, sidebar, state
 
@@ -65,7 +66,7 @@ def _header(store: Store, run: Run) -> None:
         done, text = sidebar.progress_text(run)
         st.progress(done, text=text)
     elif run.status == "completed" and run.test_accuracy is not None:
-        seconds = sidebar.format_seconds(run.duration or 0)
+        seconds = format_seconds(run.duration or 0)
         epochs = f"{run.epochs_completed} epoch" + ("" if run.epochs_completed == 1 else "s")
         st.success(f"Test accuracy **{run.test_accuracy:.2%}** after {epochs} ({seconds}).")
     if run.error:

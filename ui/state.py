@@ -26,7 +26,7 @@ WIDGET_PREFIX = "w_"
 def values() -> dict:
     """The session's settings as a mutable dict of TrainConfig fields (created with the defaults)."""
     if CONFIG_KEY not in st.session_state:
-        st.session_state[CONFIG_KEY] = TrainConfig(data_dir=datasets.default_data_dir()).to_dict()
+        st.session_state[CONFIG_KEY] = TrainConfig.with_defaults(data_dir=datasets.default_data_dir()).to_dict()
     return st.session_state[CONFIG_KEY]
 
 

@@ -5,17 +5,10 @@ from __future__ import annotations
 from lib.runs import access
 from lib.config import ConfigError, TrainConfig
 from lib.runs.store import Store
+from lib.runs.submit import admit, submit
 
 # A fine-tune reuses the parent's weights, so what shapes the network must stay as it was.
 FIXED_IN_FINETUNE = ("dataset", "architecture", "batchnorm", "width", "data_dir")
-
-
-def admit(store: Store, config: TrainConfig, user: str | None, policy: access.Policy | None) -> TrainConfig:
-    """The administrator's limits, as for any new run from the Train page (no policy: the command line)."""
-    if policy is None:
-        return config
-    access.check_submission(policy, store, user, config)
-    return access.stamp_limits(policy, config)
 
 
 def _check_may_manage(run, user: str | None, policy: access.Policy | None, action: str) -> None:
@@ -74,8 +67,7 @@ def finetune(
             raise ConfigError(name, "cannot change when fine-tuning (the weights are the parent's)")
     config = parent.config.replace(**changes)
     config.extra = {**config.extra, "finetuned_from": run_id}
-    config = admit(store, config.validate(), owner, policy)
-    return store.create_run(config, owner=owner, parent_id=run_id)
+    return submit(store, config, owner, policy, parent_id=run_id)
 
 
 def offers_half_batch(run) -> bool:
@@ -92,4 +84,4 @@ def retry_with_half_batch(
         raise ConfigError("batch_size", "is already 1; choose a narrower model instead")
     config = run.config.replace(batch_size=run.config.batch_size // 2)
     config.extra = {**config.extra, "retry_of": run_id}
-    return store.create_run(admit(store, config.validate(), owner, policy), owner=owner)
+    return submit(store, config, owner, policy)
