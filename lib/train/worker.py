@@ -12,7 +12,8 @@ import sys
 import traceback
 
 from lib.runs.store import Store, UnknownRun
-from lib.train import fit
+from lib.sweeps.lr_finder import is_finder
+from lib.train import fit, lr_find
 
 
 def describe_error(exc: BaseException, batch_size: int | None = None) -> str:
@@ -45,7 +46,7 @@ def run_worker(run_id: str, runs_dir: str | None = None) -> int:
         return 2
     store.set_pid(run_id, os.getpid())
     try:
-        fit.train_run(store, run_id)
+        (lr_find.find_rate if is_finder(run.config) else fit.train_run)(store, run_id)
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the store
         traceback.print_exc()
         store.finish(run_id, "failed", error=describe_error(exc, run.config.batch_size))
