@@ -1,6 +1,6 @@
 """Evaluate: where a finished run's model is wrong, and what it has learned.
 
-Thin by design: ui.evaluate_parts caches the evaluation (lib.inference.evaluation) and the
+Thin by design: ui.evaluation_cache caches the evaluation (lib.inference.evaluation) and the
 model's insides (lib.inference.explain) per run and model file time; lib.charts.diagnostics draws.
 """
 
@@ -12,7 +12,7 @@ import streamlit as st
 
 from lib.charts import diagnostics
 from lib.model_files import ModelRefused
-from ui import evaluate_parts as parts
+from ui import evaluation_cache as parts
 from ui import frame, run_picker
 from ui.resources import get_store
 

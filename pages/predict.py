@@ -1,9 +1,10 @@
 """Predict: draw, upload or photograph an image and see what a trained model says, and why.
 
 Thin by design: lib.inference.preprocess turns the image into the model's input,
-lib.inference predicts, lib.inference.explain draws the Grad-CAM map. The model is held in
-st.cache_resource keyed by run id and model file time, because every canvas
-stroke reruns this script and loading a model takes seconds.
+lib.inference predicts, lib.inference.explain draws the Grad-CAM map. The model is held by
+lib.inference.prediction's cache, keyed by model file and time (one cache for the
+pages and the CLI), because every canvas stroke reruns this script and loading a
+model takes seconds.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ GRID_COLUMNS = 2
 PREVIEW_PX = 140  # the model input is blown up to about this size, with hard pixel edges
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model...")
-def cached_model(run_id: str, version: int, _path: str):
-    """One loaded model per (run, file time): a stroke never reloads it, a retrained run does."""
-    model = prediction.load_model(_path, version)
-    prediction.warm_up(model)  # trace the forward pass now, under the spinner, not on the first stroke
+def loaded_model(path):
+    """One loaded model per (file, time): a stroke never reloads it, a retrained run does."""
+    with st.spinner("Loading the model..."):
+        model = prediction.load_model(path)
+        prediction.warm_up(model)  # traced once per model, under the spinner, not on the first stroke
     return model
 
 
@@ -201,7 +202,7 @@ info = datasets.info(run.config.dataset)
 describe_run(run, info)
 path = store.model_path(run.id)
 try:
-    model = cached_model(run.id, prediction.file_version(path), str(path))
+    model = loaded_model(path)
 except ModelRefused as exc:  # a file someone put there by hand, or a damaged one
     st.error(f"This run's model cannot be used: {exc}", icon=":material/gpp_bad:")
     st.stop()

@@ -1,18 +1,20 @@
 """Runs: every run in the store, filtered; compare, delete, or train again with the same settings."""
 
 import functools
+import hashlib
 
 import pandas as pd
 import streamlit as st
 
 from lib.runs.progress import format_seconds
 from lib.runs.store import STATUSES, UnknownRun
-from ui import auth, evaluate_parts, frame, state
+from ui import auth, compare, frame, run_actions, sidebar, state
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
 SELECTED = "cs_runs_selected"  # run ids; survives reruns, unlike the table's row positions
 SHOWN = "cs_runs_shown"
+DRAWN = "cs_runs_drawn"  # (id, status, epochs) of every run as the table last showed them
 CONFIRM = "cs_runs_confirm_delete"
 
 st.title("Runs")
@@ -37,11 +39,26 @@ def _row(run) -> dict:
     }
 
 
-def _on_select(table_key: str) -> None:
+def _on_select(table_key: str, drawn_ids: list[str]) -> None:
+    """Row positions -> run ids, through the ids of the rows as drawn with that very table.
+
+    The table's key changes with the order of its rows (see below), so positions are
+    never read against another order; ticks on rows hidden by a filter are kept.
+    """
     rows = st.session_state[table_key].selection.rows
-    shown = st.session_state.get(SHOWN, [])
-    st.session_state[SELECTED] = [shown[i] for i in rows if 0 <= i < len(shown)]
+    hidden = [i for i in st.session_state.get(SELECTED, []) if i not in drawn_ids]
+    st.session_state[SELECTED] = hidden + [drawn_ids[i] for i in rows if 0 <= i < len(drawn_ids)]
     st.session_state.pop(CONFIRM, None)
+
+
+def _signature(runs) -> list:
+    return [(r.id, r.status, r.epochs_completed) for r in runs]
+
+
+def _refresh_on_change() -> None:
+    """Redraw the page when a run changes (a continued run starts, finishes): no stale 'queued'."""
+    if _signature(store.list_runs()) != st.session_state.get(DRAWN):
+        st.rerun(scope="app")
 
 
 def _train_again(run_id: str) -> None:
@@ -87,16 +104,22 @@ shown_runs = [
     and (not data_names or r.dataset in data_names)
     and (not arch_names or r.architecture in arch_names)
 ]
-st.session_state[SHOWN] = [r.id for r in shown_runs]
-# a new filter is a new table: row positions from the old one would point at other runs
-_table_key = "runs_table:" + "|".join(",".join(f) for f in (statuses, data_names, arch_names))
+shown_ids = [r.id for r in shown_runs]
+st.session_state[SHOWN] = shown_ids
+st.session_state[DRAWN] = _signature(runs)
+# Another order (a filter, a continued run moving to the top, a deletion) is another table: the
+# browser keeps ticks by row position, so a table reused across orders would tick other runs.
+# The new table starts with the session's selected ids ticked wherever they now are.
+_table_key = "runs_table:" + hashlib.sha1(" ".join(shown_ids).encode()).hexdigest()[:16]
+_ticked = [shown_ids.index(i) for i in st.session_state.get(SELECTED, []) if i in shown_ids]
 
 st.dataframe(
     pd.DataFrame([_row(r) for r in shown_runs], columns=list(_row(runs[0]))),
     hide_index=True,
     key=_table_key,
-    on_select=functools.partial(_on_select, _table_key),
+    on_select=functools.partial(_on_select, _table_key, shown_ids),
     selection_mode="multi-row",
+    selection_default={"selection": {"rows": _ticked}},
     column_config={
         "test accuracy": st.column_config.NumberColumn(format="percent"),
         "learning rate": st.column_config.NumberColumn(format="%.0e"),
@@ -105,6 +128,8 @@ st.dataframe(
 st.caption(f"{len(shown_runs)} of {len(runs)} runs. Tick rows to compare them or act on them.")
 if message := st.session_state.pop("cs_runs_message", None):
     st.toast(message)
+if any(not r.is_finished for r in runs):  # something is queued or training: follow it
+    st.fragment(run_every=2.0)(_refresh_on_change)()
 
 selected = [i for i in st.session_state.get(SELECTED, []) if i in st.session_state[SHOWN]]
 if not selected:
@@ -132,14 +157,15 @@ if actions[2].button(
     st.session_state[CONFIRM] = list(selected)
 if st.session_state.get(CONFIRM) == selected:
     with st.container(border=True):
-        st.warning(f"Delete {len(selected)} run(s) with their metrics and model files? This cannot be undone.")
+        names = ", ".join(f"`{r.id}` ({sidebar.run_label(r)}, {r.status})" for r in runs if r.id in selected)
+        st.warning(f"Delete {names} with metrics and model files? This cannot be undone.")
         yes, no = st.columns([1, 5])
         yes.button("Yes, delete", type="primary", on_click=_delete, args=(selected,), key="confirm_delete")
         no.button("Cancel", on_click=st.session_state.pop, args=(CONFIRM, None), key="cancel_delete")
 
 if one:
     with st.expander("Export and keep training", expanded=True, icon=":material/download:"):
-        evaluate_parts.render_run_actions(store, store.get(selected[0]))
+        run_actions.render_run_actions(store, store.get(selected[0]))
 
 # -- compare ---------------------------------------------------------------------
-evaluate_parts.render_compare(store, selected)
+compare.render_compare(store, selected)

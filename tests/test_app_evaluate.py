@@ -276,24 +276,24 @@ def test_a_model_without_conv_layers_says_so(monkeypatch, tmp_path, tiny_data_di
 # -- the sections for the Train and Runs pages ------------------------------------------------
 def _live(runs_dir, run_id):
     from lib.runs.store import Store
-    from ui import evaluate_parts
+    from ui import live
 
-    evaluate_parts.render_live_confusion(Store(runs_dir), run_id)
+    live.render_live_confusion(Store(runs_dir), run_id)
 
 
 def _actions(runs_dir, run_id):
     from lib.runs.store import Store
-    from ui import evaluate_parts
+    from ui import run_actions
 
     store = Store(runs_dir)
-    evaluate_parts.render_run_actions(store, store.get(run_id))
+    run_actions.render_run_actions(store, store.get(run_id))
 
 
 def _compare(runs_dir, run_ids):
     from lib.runs.store import Store
-    from ui import evaluate_parts
+    from ui import compare
 
-    evaluate_parts.render_compare(Store(runs_dir), run_ids)
+    compare.render_compare(Store(runs_dir), run_ids)
 
 
 def section(monkeypatch, func, *args) -> AppTest:
@@ -369,10 +369,10 @@ def test_compare_overlays_curves_and_lists_only_the_differences(monkeypatch, tra
 
 
 def test_savedmodel_zip_holds_a_saved_model(trained_run):
-    from ui import evaluate_parts
+    from ui import run_actions
 
     runs_dir, run_id = trained_run
-    with zipfile.ZipFile(BytesIO(evaluate_parts.savedmodel_zip(Store(runs_dir), run_id))) as archive:
+    with zipfile.ZipFile(BytesIO(run_actions.savedmodel_zip(Store(runs_dir), run_id))) as archive:
         names = archive.namelist()
     assert "saved_model/saved_model.pb" in names
     assert any(n.startswith("saved_model/variables/") for n in names)

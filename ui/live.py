@@ -8,14 +8,16 @@ run costs the server no more memory than a minute-long one.
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
-from lib.charts import curves
+from lib.charts import curves, diagnostics
 from lib.config import ConfigError
+from lib.data import datasets
 from lib.runs import resume
 from lib.runs.progress import format_seconds
 from lib.runs.store import Run, Store, UnknownRun
-from ui import auth, evaluate_parts, sidebar, state
+from ui import auth, sidebar, state
 
 BUFFER_KEY = "cs_batch_buffer"
 MAX_POINTS = 2000
@@ -134,7 +136,7 @@ def _charts(store: Store, run: Run) -> None:
     bottom[0].plotly_chart(curves.epoch_figure(epochs, "accuracy", planned), key="chart_epoch_accuracy")
     bottom[1].plotly_chart(curves.learning_rate_figure(epochs, planned), key="chart_learning_rate")
     bottom[2].plotly_chart(curves.throughput_figure(epochs, live_rate, planned), key="chart_throughput")
-    evaluate_parts.render_live_confusion(store, run.id)
+    render_live_confusion(store, run.id)
 
 
 def _view(store: Store, run_id: str, was_active: bool) -> None:
@@ -157,3 +159,26 @@ def show(store: Store, run_id: str) -> None:
     except UnknownRun:
         active = False
     st.fragment(run_every=1.0 if active else None)(_view)(store, run_id, active)
+
+
+def render_live_confusion(store: Store, run_id: str) -> None:
+    """The latest epoch's confusion matrix and per-class accuracy on the fixed validation slice."""
+    rows = [e for e in store.epochs(run_id) if e.get("confusion")]
+    if not rows:
+        st.caption("The validation confusion matrix and per-class accuracy appear here after each epoch.")
+        return
+    last = rows[-1]
+    names = datasets.info(store.get(run_id).dataset).class_names
+    counts = np.asarray(last["confusion"])
+    normalised = st.toggle("Row-normalised", value=True, key="live_confusion_normalised")
+    cols = st.columns(2)
+    cols[0].plotly_chart(
+        diagnostics.confusion_figure(counts, names, normalised, f"Validation confusion after epoch {last['epoch']}"),
+        key="live_confusion",
+    )
+    title = f"Per-class accuracy, epoch {last['epoch']}"
+    cols[1].plotly_chart(
+        diagnostics.per_class_accuracy_figure(names, last["per_class_accuracy"], title),
+        key="live_per_class",
+    )
+    st.caption(f"On a fixed slice of {int(counts.sum()):,} validation images, recomputed after every epoch.")

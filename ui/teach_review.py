@@ -14,7 +14,7 @@ import streamlit as st
 from lib.charts.projection import projection_figure
 from lib.data import custom, datasets
 from lib.teach import collect, review, suspects
-from ui import evaluate_parts as parts
+from ui import evaluation_cache as parts
 from ui import state
 
 SELECTED_SHOWN = 24
