@@ -55,7 +55,7 @@ def test_image(run: Run, index: int) -> np.ndarray:
 def model_input(image: np.ndarray) -> np.ndarray:
     """A stored test image as the model sees it (float32 in [0, 1])."""
     image = np.asarray(image)
-    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image.astype(np.float32)
+    return datasets.normalise(image) if image.dtype == np.uint8 else image.astype(np.float32)
 
 
 def _model(store: Store, run_id: str, version: int):

@@ -16,7 +16,7 @@ import sys
 from lib import models, presets
 from lib.cli import dataset, evaluate, predict
 from lib.cli.errors import CliError, Parser
-from lib.config import OPTIMIZERS, ConfigError, TrainConfig
+from lib.config import LR_SCHEDULES, OPTIMIZERS, ConfigError, TrainConfig
 from lib.data import datasets
 from lib.model_files import ModelRefused
 from lib.runs import resume
@@ -57,7 +57,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help=f"default {d.epochs}; with --resume: how many more")
     p.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
     p.add_argument("--lr", dest="learning_rate", type=float, help=f"default {d.learning_rate}")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"])
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES)
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--dropout", type=float, help=f"default {d.dropout}")
@@ -134,7 +134,7 @@ def config_from_args(args) -> TrainConfig:
         if recipe is None:
             raise CliError(f"--preset: there is no recipe for {dataset!r} yet")
         return recipe.config(**fields)
-    return TrainConfig(**fields).validate()
+    return TrainConfig.with_defaults(**fields).validate()
 
 
 # -- commands -----------------------------------------------------------------
