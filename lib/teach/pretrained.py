@@ -20,12 +20,12 @@ Lambda), so safe-mode loading accepts the saved model.
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from lib import settings
+
 MIN_SIDE = 96  # smaller images are scaled up to this: ImageNet features need some pixels to work on
 DOWNLOAD_TIMEOUT_S = 30
 
@@ -67,9 +67,7 @@ class WeightsMissing(RuntimeError):
 # -- finding the weights -----------------------------------------------------------------
 def weight_folders() -> list[Path]:
     """Where a weights file is looked for, in order: the Keras cache, then the data folder's models/."""
-    keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-    data_root = Path(os.environ.get("CONVSTUDIO_DATA_DIR") or ROOT / "data")
-    return [keras_home / "models", data_root / "models"]
+    return [settings.keras_home() / "models", settings.data_root() / "models"]
 
 
 def find_weights(backbone: Backbone) -> Path | None:
@@ -85,7 +83,7 @@ def resolve_weights(backbone: Backbone) -> Path:
     found = find_weights(backbone)
     if found is not None:
         return found
-    if os.environ.get("CONVSTUDIO_OFFLINE") == "1":
+    if settings.offline():
         raise WeightsMissing(missing_message(backbone, "downloads are off (CONVSTUDIO_OFFLINE=1)"))
     return download(backbone)
 

@@ -24,9 +24,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-TARGET_STEPS = 1200  # optimiser steps the schedule is sized for (early stopping usually ends sooner)
+TARGET_STEPS = 900  # optimiser steps the schedule is sized for (early stopping usually ends sooner)
 MIN_EPOCHS, MAX_EPOCHS = 20, 200
 SMALL = 2_000  # training images below which the narrow network is chosen
+# what bench/small_data_recipe.py measured (lib.presets shows it beside the recipe); empty until measured
+MEASURED: dict = {}
 
 
 @dataclass(frozen=True)
