@@ -4,7 +4,7 @@ import streamlit as st
 
 from lib.charts import curves
 from lib.data import custom, datasets
-from ui import auth, frame, state
+from ui import auth, dataset_removal, frame, state
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
 
@@ -71,7 +71,9 @@ def preview_and_save(source) -> None:
             return
     bar = st.progress(0.0, text="Importing images...")
     try:
-        custom.add(name, source, size, colour, progress=lambda done, total: bar.progress(done / total))
+        custom.add(
+            name, source, size, colour, progress=lambda done, total: bar.progress(done / total), owner=auth.user()
+        )
     except custom.Refused as exc:
         st.error(str(exc), icon=":material/block:")
         return
@@ -102,6 +104,4 @@ for row in saved:
         st.image(strips, caption=list(meta.class_names[: len(strips)]), width=420)
         use, remove = st.columns(2)
         use.button("Train on it", key=f"cd_use_{row['name']}", on_click=state.choose, kwargs={"dataset": row["name"]})
-        if remove.button("Remove", key=f"cd_remove_{row['name']}"):
-            custom.remove(row["name"])
-            st.rerun()
+        dataset_removal.offer(remove, row)

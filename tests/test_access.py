@@ -20,9 +20,14 @@ def test_no_secrets_means_an_open_server(tmp_path):
 
 def test_policy_is_read_and_checked(tmp_path):
     policy = access.load_policy(
-        write(tmp_path, '[convstudio]\npassword = "s3cret"\nadmins = ["ada"]\nmax_epochs = 10\nmax_run_minutes = 1.5\n')
+        write(
+            tmp_path,
+            '[convstudio]\nmode = "open_with_password"\npassword = "s3cret"\nadmins = ["ada"]\n'
+            "max_epochs = 10\nmax_run_minutes = 1.5\n",
+        )
     )
     assert policy.enabled and policy.admins == ("ada",) and policy.max_epochs == 10 and policy.max_run_minutes == 1.5
+    assert not policy.is_admin("ada")  # a shared password proves no name: no administrators
     assert access.password_matches("s3cret", policy.password)
     assert not access.password_matches("s3cre", policy.password) and not access.password_matches("", policy.password)
     with pytest.raises(ConfigError, match="max_epochs"):
@@ -33,7 +38,7 @@ def test_policy_is_read_and_checked(tmp_path):
 
 
 def test_only_owner_or_admin_may_manage_a_run(store, tmp_path):
-    policy = access.Policy(password="p", admins=("ada",))
+    policy = access.Policy(mode="accounts", admins=("ada",))
     run = store.get(store.create_run(TrainConfig(), owner="bob"))
     assert access.can_manage(policy, "bob", run)
     assert access.can_manage(policy, "ada", run)
@@ -42,7 +47,7 @@ def test_only_owner_or_admin_may_manage_a_run(store, tmp_path):
 
 
 def test_limits_refuse_runs_naming_the_setting(store):
-    policy = access.Policy(password="p", max_epochs=5, max_queued_per_user=2)
+    policy = access.Policy(mode="accounts", max_epochs=5, max_queued_per_user=2)
     with pytest.raises(ConfigError) as err:
         access.check_submission(policy, store, "bob", TrainConfig(epochs=6))
     assert err.value.field == "epochs"
@@ -79,7 +84,7 @@ def finished_run(store, owner, **config):
 
 
 def test_only_the_owner_or_an_admin_may_continue_a_run_and_only_within_the_limits(store):
-    policy = access.Policy(password="p", admins=("ada",), max_epochs=10, max_run_minutes=30)
+    policy = access.Policy(mode="accounts", admins=("ada",), max_epochs=10, max_run_minutes=30)
     run_id = finished_run(store, "bob")
     with pytest.raises(ConfigError, match="only bob or an administrator"):
         resume.continue_run(store, run_id, 3, user="eve", policy=policy)
@@ -93,7 +98,7 @@ def test_only_the_owner_or_an_admin_may_continue_a_run_and_only_within_the_limit
 
 
 def test_fine_tunes_and_half_batch_retries_are_the_users_own_runs_within_the_limits(store):
-    policy = access.Policy(password="p", max_epochs=10, max_queued_per_user=1, max_run_minutes=30)
+    policy = access.Policy(mode="accounts", max_epochs=10, max_queued_per_user=1, max_run_minutes=30)
     parent = finished_run(store, "bob")
     with pytest.raises(ConfigError) as err:
         resume.finetune(store, parent, owner="eve", policy=policy, epochs=11)
@@ -108,7 +113,7 @@ def test_fine_tunes_and_half_batch_retries_are_the_users_own_runs_within_the_lim
 
 
 def test_only_the_owner_or_an_admin_may_resume_an_interrupted_run(store):
-    policy = access.Policy(password="p", admins=("ada",))
+    policy = access.Policy(mode="accounts", admins=("ada",))
     run_id = finished_run(store, "bob")
     with pytest.raises(ConfigError, match="only an interrupted run"):
         resume.resume_interrupted(store, run_id, user="bob", policy=policy)

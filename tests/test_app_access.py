@@ -5,14 +5,19 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.runs import accounts
 from tests.conftest import ROOT
 from tests.test_app_pages import fake_run
+
+PASSWORDS = {"ada": "ada's own password", "bob": "bob's own password"}
 
 
 @pytest.fixture
 def locked(runs_dir, tiny_data_dir, tmp_path, monkeypatch):
     secrets = tmp_path / "secrets.toml"
-    secrets.write_text('[convstudio]\npassword = "open sesame"\nadmins = ["ada"]\nmax_epochs = 20\n')
+    secrets.write_text("[convstudio]\nmax_epochs = 20\n")
+    for name in ("ada", "bob"):  # each with their own password; ada is an administrator
+        accounts.add_user(secrets, name, PASSWORDS[name], admin=name == "ada")
     monkeypatch.setenv("CONVSTUDIO_SECRETS", str(secrets))
     monkeypatch.setenv("CONVSTUDIO_DATA_DIR", tiny_data_dir)
     monkeypatch.setenv("CONVSTUDIO_NO_SCHEDULER", "1")
@@ -33,9 +38,9 @@ def test_nothing_shows_until_the_password_is_right(locked):
     at.run()
     assert [t.value for t in at.title] == ["ConvStudio"] and len(at.text_input) == 2
     assert not any(s.key == "w_dataset" for s in at.selectbox)
-    wrong = log_in("bob", "open sesam")
-    assert wrong.error[0].value == "Wrong password." and not any(s.key == "w_dataset" for s in wrong.selectbox)
-    right = log_in("bob", "open sesame")
+    wrong = log_in("bob", "bob's own passwort")
+    assert wrong.error[0].value == "Wrong name or password." and not any(s.key == "w_dataset" for s in wrong.selectbox)
+    right = log_in("bob", PASSWORDS["bob"])
     assert not right.exception and right.title[0].value == "Data"
     assert right.session_state["cs_owner"] == "bob"
 
@@ -43,12 +48,12 @@ def test_nothing_shows_until_the_password_is_right(locked):
 def test_only_the_owner_or_an_admin_may_stop_or_delete(locked, store, tiny_data_dir):
     theirs = fake_run(store, tiny_data_dir, status="running")
     store._write(lambda db: db.execute("UPDATE runs SET owner = 'carol' WHERE id = ?", (theirs,)))
-    at = log_in("bob", "open sesame")
+    at = log_in("bob", PASSWORDS["bob"])
     at.query_params["run"] = theirs
     at.switch_page("pages/train.py").run()
     stop = next(b for b in at.button if b.label == "Stop")
     assert stop.disabled
-    admin = log_in("ada", "open sesame")
+    admin = log_in("ada", PASSWORDS["ada"])
     admin.query_params["run"] = theirs
     admin.switch_page("pages/train.py").run()
     assert not next(b for b in admin.button if b.label == "Stop").disabled
@@ -66,7 +71,7 @@ def test_only_the_owner_or_an_admin_may_continue_a_run_but_anyone_may_fine_tune_
     store._write(lambda db: db.execute("UPDATE runs SET owner = 'carol' WHERE id = ?", (theirs,)))
     for which in ("last", "model"):
         store.model_path(theirs, which).write_bytes(b"")  # the buttons only look for the files
-    at = log_in("bob", "open sesame")
+    at = log_in("bob", PASSWORDS["bob"])
     at.switch_page("pages/runs.py").run()
     at.session_state["cs_runs_selected"] = [theirs]
     at.run()

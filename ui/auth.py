@@ -1,22 +1,33 @@
 """The door: who is using this session, and whether they may come in.
 
-Three modes, from .streamlit/secrets.toml (see lib/access.py):
-- open (no [convstudio] password, no [auth]): everyone may do everything; the
-  session gets an anonymous owner name so its runs can still be told apart;
-- a shared password: a name and the password, checked in constant time;
-- OIDC ([auth] configured): Streamlit's own st.login; the user is their e-mail.
+The modes, from .streamlit/secrets.toml (see lib/runs/access.py):
+- open: everyone may do everything; the session gets an anonymous owner name so
+  its runs can still be told apart;
+- accounts: a name and that name's own password (argon2, lib/runs/accounts.py);
+- open_with_password: a shared password at the door; the name is a label, and
+  no one is an administrator;
+- oidc: Streamlit's own st.login; the user is their e-mail.
+
+Password logins are throttled per name and per client address (lib/runs/throttle.py),
+with one throttle per server process whose counts survive a restart.
 """
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import streamlit as st
 
-from lib.runs import access
+from lib import settings
+from lib.config import ConfigError
+from lib.runs import access, accounts
+from lib.runs.throttle import LoginThrottle
 
 USER_KEY = "cs_owner"  # the run owner recorded for this session (shared with pages/train.py)
 AUTHED_KEY = "cs_authenticated"
+MODE_KEY = "cs_auth_mode"  # the mode this session logged in under: a change of mode asks again
+THROTTLE_FILE = "login_throttle.json"  # in the runs folder, which the server may always write
 
 
 @st.cache_resource(max_entries=4)
@@ -27,7 +38,22 @@ def _policy(path: str, mtime: float) -> access.Policy:
 def policy() -> access.Policy:
     """The server's policy, re-read whenever secrets.toml changes so an administrator's edit takes effect."""
     path = access.secrets_path()
-    return _policy(str(path), path.stat().st_mtime if path.exists() else 0.0)
+    try:
+        return _policy(str(path), path.stat().st_mtime if path.exists() else 0.0)
+    except ConfigError as exc:
+        st.title("ConvStudio")
+        st.error(f"This server's settings cannot be used: {exc}. An administrator must fix {path}.")
+        st.stop()
+
+
+@st.cache_resource(max_entries=4)
+def _throttle(path: str) -> LoginThrottle:
+    return LoginThrottle(path)
+
+
+def throttle() -> LoginThrottle:
+    """One throttle for every session of this server (thread-safe), kept in the runs folder."""
+    return _throttle(str(Path(settings.runs_dir()).resolve() / THROTTLE_FILE))
 
 
 def user() -> str:
@@ -38,17 +64,40 @@ def may_manage(run) -> bool:
     return access.can_manage(policy(), user() if st.session_state.get(AUTHED_KEY) else None, run)
 
 
+def may_act_on(owner: str | None) -> bool:
+    """May this session change or remove something `owner` made (a saved dataset, say)?"""
+    return access.may_act_on(policy(), user() if st.session_state.get(AUTHED_KEY) else None, owner)
+
+
 def gate() -> None:
     """Stop the script with a login form until this session may use the app."""
     rules = policy()
+    _forget_if_outdated(rules)
     if not rules.enabled:
         st.session_state[AUTHED_KEY] = True
+        st.session_state[MODE_KEY] = rules.mode
         user()
         return
     if rules.oidc:
         _oidc()
     elif not st.session_state.get(AUTHED_KEY):
         _password_form(rules)
+    else:
+        st.sidebar.button("Log out", on_click=log_out, icon=":material/logout:")
+
+
+def _forget_if_outdated(rules: access.Policy) -> None:
+    """A session logged in under another mode, or whose account was removed, must log in again."""
+    if not st.session_state.get(AUTHED_KEY):
+        return
+    gone = rules.mode == access.ACCOUNTS and st.session_state.get(USER_KEY) not in rules.accounts.users
+    if st.session_state.get(MODE_KEY) != rules.mode or gone:
+        log_out()
+
+
+def log_out() -> None:
+    for key in (USER_KEY, AUTHED_KEY, MODE_KEY):
+        st.session_state.pop(key, None)
 
 
 def _oidc() -> None:
@@ -57,25 +106,65 @@ def _oidc() -> None:
         st.write("This server asks you to log in.")
         st.button("Log in", on_click=st.login, icon=":material/login:")
         st.stop()
-    st.session_state[USER_KEY] = st.user.get("email") or st.user.get("name") or "user"
+    email = st.user.get("email")
+    if not email or st.user.get("email_verified") is False:
+        # the e-mail is the name runs are recorded under and admins are listed by: no e-mail, no identity
+        st.title("ConvStudio")
+        st.error("Your identity provider did not give a verified e-mail address, which is your name here.")
+        st.button("Log out", on_click=st.logout, icon=":material/logout:")
+        st.stop()
+    st.session_state[USER_KEY] = email
     st.session_state[AUTHED_KEY] = True
+    st.session_state[MODE_KEY] = access.OIDC
     st.sidebar.button("Log out", on_click=st.logout, icon=":material/logout:")
 
 
 def _password_form(rules: access.Policy) -> None:
+    shared = rules.mode == access.SHARED
     st.title("ConvStudio")
     with st.form("login"):
-        name = st.text_input("Your name", max_chars=40, help="Your runs are recorded under this name.")
-        password = st.text_input("Password", type="password")
+        name = st.text_input(
+            "Your name" if shared else "User name",
+            max_chars=accounts.MAX_NAME,
+            help="Your runs are recorded under this name." if shared else None,
+        )
+        password = st.text_input("Password", type="password", max_chars=accounts.MAX_PASSWORD)
         submitted = st.form_submit_button("Enter", icon=":material/login:")
     if submitted:
-        clean = name.strip()
-        if not clean:
-            st.error("Enter your name: it marks which runs are yours.")
-        elif access.password_matches(password, rules.password):
-            st.session_state[USER_KEY] = clean
-            st.session_state[AUTHED_KEY] = True
+        refusal = log_in(rules, name, password, _client_address())
+        if refusal is None:
             st.rerun()
-        else:
-            st.error("Wrong password.")
+        st.error(refusal)
     st.stop()
+
+
+def log_in(rules: access.Policy, name: str, password: str, address: str | None) -> str | None:
+    """Sign this session in, or say why not. Each try passes the throttle before any password is checked."""
+    if not name.strip():
+        return "Enter your name: it marks which runs are yours."
+    try:
+        name = accounts.clean_name(name.strip())
+    except accounts.AccountError as exc:
+        return f"This name cannot be used: {exc}."
+    verdict = throttle().attempt(name, address)
+    if not verdict.allowed:
+        return verdict.message()
+    if rules.mode == access.ACCOUNTS:
+        if not accounts.verify(rules.accounts, name, password):
+            return "Wrong name or password."
+    elif not access.password_matches(password, rules.password):
+        return "Wrong password."
+    throttle().succeeded(name, address)
+    st.session_state[USER_KEY] = name
+    st.session_state[AUTHED_KEY] = True
+    st.session_state[MODE_KEY] = rules.mode
+    return None
+
+
+def _client_address() -> str | None:
+    """The browser's address as Streamlit saw it (None on localhost, or outside a live session)."""
+    try:
+        address = st.context.ip_address
+    except RuntimeError:  # no Streamlit runtime (a bare script run): throttle by name alone
+        return None
+    return address if isinstance(address, str) else None  # AppTest's stand-in runtime answers a mock

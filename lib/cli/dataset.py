@@ -15,6 +15,7 @@ import sys
 
 from lib.cli.errors import CliError
 from lib.data import custom
+from lib.runs import access
 
 
 def register(subparsers) -> dict:
@@ -33,7 +34,7 @@ def register(subparsers) -> dict:
     listing = sub.add_parser("list", help="list saved custom datasets")
     listing.add_argument("--json", action="store_true")
 
-    remove = sub.add_parser("remove", help="delete a saved custom dataset")
+    remove = sub.add_parser("remove", help="delete a saved custom dataset (its owner or an administrator)")
     remove.add_argument("name")
     return {"dataset": cmd_dataset}
 
@@ -48,7 +49,7 @@ def cmd_dataset(args, store) -> int:
 
 def cmd_add(args) -> int:
     show = Progress() if sys.stderr.isatty() else None
-    m = custom.add(args.name, args.source, args.image_size, args.color, progress=show)
+    m = custom.add(args.name, args.source, args.image_size, args.color, progress=show, owner=access.os_user())
     if show:
         show.close()
     for problem in m["problems"]:
@@ -95,6 +96,8 @@ def cmd_list(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    custom.remove(args.name)
+    """Only the dataset's owner or an administrator, as on the page; the command itself names the dataset."""
+    policy, user = access.load_policy(), access.os_user()
+    custom.remove(args.name, allowed=lambda owner: access.may_act_on(policy, user, owner))
     print(f"removed {args.name}")
     return 0

@@ -26,6 +26,7 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,16 +136,33 @@ def listing() -> list[dict]:
         out.append({
             "name": name, "classes": len(m["class_names"]), "image_size": m["image_size"], "color": m["color"],
             "train": sum(m["counts"]["train"]), "test": sum(m["counts"]["test"]),
-            "problems": len(m["problems"]), "source": m["source"], "created": m["created"],
+            "problems": len(m["problems"]), "source": m["source"], "created": m["created"], "owner": owner(name),
         })  # fmt: skip
     return out
 
 
-def remove(name: str) -> None:
+def owner(name: str) -> str | None:
+    """Who saved the dataset; None for one saved before owners were recorded."""
+    found = manifest(name).get("owner")
+    return found if isinstance(found, str) and found else None
+
+
+def remove(name: str, allowed: Callable[[str | None], bool] | None = None) -> None:
+    """Delete a saved dataset; `allowed(owner)` (lib.runs.access.may_act_on for the person asking) decides.
+
+    The folder is first renamed out of sight, so a kill half-way through never leaves half a dataset listed.
+    """
     target = folder(name)
     if not (target / MANIFEST).is_file() or target.is_symlink():
         raise Refused(f"no saved dataset named {name!r}")
-    shutil.rmtree(target)
+    holder = owner(name)
+    if allowed is not None and not allowed(holder):
+        if holder:
+            raise Refused(f"only {holder} or an administrator can remove dataset {name!r}")
+        raise Refused(f"only an administrator can remove dataset {name!r} (it was saved before owners were recorded)")
+    doomed = custom_root() / f".removing-{name}-{secrets.token_hex(4)}"
+    os.rename(target, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 # -- adding ------------------------------------------------------------------------
@@ -155,9 +173,11 @@ def add(
     color: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress=None,
+    owner: str | None = None,
 ) -> dict:
     """Import `source` (a zip path, an uploaded zip file object, or a folder under the data root).
 
+    `owner` (the person saving it) is recorded: only they or an administrator may remove it.
     Returns the manifest. Raises Refused for anything that cannot become a dataset.
     """
     check_name(name)
@@ -168,7 +188,7 @@ def add(
         plan = _plan(entries)
         suggested = importer.suggest(plan)
         size, mode = image_size or suggested[0], color or suggested[1]
-        return _save(name, plan, size, mode, _describe(source), progress)
+        return _save(name, plan, size, mode, _describe(source), progress, owner)
 
 
 def inspect(source, limits: Limits = DEFAULT_LIMITS) -> dict:
@@ -218,7 +238,7 @@ def _describe(source) -> str:
     return getattr(source, "name", None) or "an uploaded zip"
 
 
-def _save(name: str, plan, size: int, color: str, source: str, progress) -> dict:
+def _save(name: str, plan, size: int, color: str, source: str, progress, owner: str | None = None) -> dict:
     staging = custom_root() / f".staging-{name}-{secrets.token_hex(4)}"
     staging.mkdir(parents=True)
     try:
@@ -230,7 +250,7 @@ def _save(name: str, plan, size: int, color: str, source: str, progress) -> dict
             "created": time.strftime("%Y-%m-%d %H:%M:%S"), "image_size": size, "color": color,
             "class_names": plan.class_names, "counts": counts, "split_from_folders": plan.split_from_folders,
             "skipped": _skipped_list(plan.skipped), "skipped_count": len(plan.skipped),
-            "problems": problems(plan.class_names, counts, plan.skipped),
+            "problems": problems(plan.class_names, counts, plan.skipped), "owner": owner,
         }  # fmt: skip
         (staging / MANIFEST).write_text(json.dumps(m, indent=1), encoding="utf-8")
         try:
