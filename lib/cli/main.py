@@ -14,12 +14,12 @@ import os
 import sys
 
 from lib import models, presets
-from lib.cli import dataset, evaluate, predict
+from lib.cli import dataset, evaluate, predict, sweep, users
 from lib.cli.errors import CliError, Parser
 from lib.config import LR_SCHEDULES, OPTIMIZERS, ConfigError, TrainConfig
 from lib.data import datasets
 from lib.model_files import ModelRefused
-from lib.runs import resume
+from lib.runs import access, resume, submit
 from lib.runs.progress import format_seconds
 from lib.runs.scheduler import Scheduler
 from lib.runs.store import STATUSES, Store, UnknownRun, default_runs_dir
@@ -178,19 +178,23 @@ def cmd_train(args, store: Store) -> int:
 
 
 def queue_training(args, store: Store) -> str:
-    """A new run, a continued one (--resume) or a fine-tune (--finetune); returns the queued run id."""
+    """A new run, a continued one (--resume) or a fine-tune (--finetune); returns the queued run id.
+
+    The app's rules apply (limits, ownership, admin rights) to the operating-system account running this.
+    """
+    user, policy = access.os_user(), access.load_policy()
     if args.resume:
         if args.epochs is None:
             raise CliError("--resume needs --epochs N (how many more epochs)")
         extra = set(given_settings(args)) - {"epochs"}
         if extra:
             raise CliError(f"--resume keeps the run's settings; use --finetune to change {', '.join(sorted(extra))}")
-        return resume.continue_run(store, args.resume, args.epochs)
+        return resume.continue_run(store, args.resume, args.epochs, user=user, policy=policy)
     if args.finetune:
-        return resume.finetune(store, args.finetune, owner=os.environ.get("USER"), **given_settings(args))
+        return resume.finetune(store, args.finetune, owner=user, policy=policy, **given_settings(args))
     config = config_from_args(args)
     ensure_dataset(config)
-    return store.create_run(config, owner=os.environ.get("USER"))
+    return submit.submit(store, config, user, policy)
 
 
 class ProgressDisplay:
@@ -297,6 +301,10 @@ def cmd_datasets(args, store) -> int:
 
 
 def cmd_stop(args, store: Store) -> int:
+    run = store.get(args.run_id)
+    if not access.can_manage(access.load_policy(), access.os_user(), run):
+        who = f"{run.owner} or an administrator" if run.owner else "an administrator (the run has no owner)"
+        raise CliError(f"only {who} can stop run {run.id}")
     if not store.request_stop(args.run_id):
         raise CliError(f"run {args.run_id} is {store.get(args.run_id).status}; nothing to stop")
     print(f"stop requested for {args.run_id}")
@@ -304,7 +312,7 @@ def cmd_stop(args, store: Store) -> int:
 
 
 # Modules adding subcommands: each has register(subparsers) -> {name: handler(args, store) -> exit code}.
-COMMAND_MODULES = (predict, evaluate, dataset)
+COMMAND_MODULES = (predict, evaluate, dataset, sweep, users)
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 
