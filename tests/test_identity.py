@@ -260,3 +260,13 @@ def test_on_an_open_server_anyone_may_remove_any_dataset(data_root, tmp_path, mo
     monkeypatch.setenv("CONVSTUDIO_SECRETS", str(tmp_path / "absent.toml"))
     custom.add("carols", make_zip(tmp_path / "c.zip", class_members()), owner="carol")
     assert main(["dataset", "remove", "carols"]) == 0 and custom.saved_names() == []
+
+
+def test_no_module_takes_the_user_from_the_environment():
+    """$USER and $LOGNAME are whatever the caller sets: identity comes from access.os_user() alone."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "lib").rglob("*.py"))
+        if any(word in path.read_text() for word in ('"USER"', "'USER'", '"LOGNAME"', "getpass.getuser"))
+    ]
+    assert offenders == []

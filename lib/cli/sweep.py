@@ -22,6 +22,7 @@ import sys
 from lib.cli.errors import CliError
 from lib.config import OPTIMIZERS, TrainConfig
 from lib.data import datasets
+from lib.runs import access, submit
 from lib.runs.scheduler import Scheduler
 from lib.sweeps import lr_finder
 from lib.sweeps.driver import Driver, SweepBusy, drive, reopen_sweep, stop_sweep
@@ -126,7 +127,7 @@ def _create(args, store, records: SweepRecords) -> str:
     )
     for point in space.grid() if args.strategy == "grid" else []:
         space.apply(base, point)  # every grid point is a valid config, or nothing is queued
-    sweep_id = records.create(spec, owner=os.environ.get("USER"))
+    sweep_id = records.create(spec, owner=access.os_user())  # the OS account, never $USER
     search = spec.search()
     print(f"sweep {sweep_id}: {search.trials} trials, {args.strategy}, {base.epochs} epochs each", file=sys.stderr)
     for line in space.describe():
@@ -227,7 +228,7 @@ def cmd_lr_find(args, store) -> int:
         config = lr_finder.finder_config(base_config(args), args.start, args.end, args.steps)
     except lr_finder.LRFinderError as exc:
         raise CliError(str(exc)) from None
-    run_id = store.create_run(config, owner=os.environ.get("USER"))
+    run_id = submit.submit(store, config, access.os_user(), access.load_policy())  # the app's limits
     print(f"learning-rate finder queued as run {run_id}", file=sys.stderr)
     scheduler = Scheduler(store)
     try:

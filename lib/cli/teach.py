@@ -20,6 +20,7 @@ from pathlib import Path
 from lib.cli.errors import CliError
 from lib.data import custom
 from lib.inference import prediction, preprocess
+from lib.runs import access
 from lib.runs.store import Store, default_runs_dir
 from lib.teach import collect, corrections, finetune, review, suspects
 
@@ -95,7 +96,7 @@ def cmd_correct(args, store: Store) -> int:
 def queue_finetune(args, store: Store, given: dict) -> str:
     """`train --finetune RUN --with-corrections`: the settings typed override the fine-tune's defaults."""
     try:
-        return finetune.queue(store, args.finetune, owner=None, **given)
+        return finetune.queue(store, args.finetune, owner=access.os_user(), policy=access.load_policy(), **given)
     except corrections.CorrectionRefused as exc:
         raise CliError(str(exc)) from None
 
