@@ -55,7 +55,7 @@ def model_file(store, run_id: str) -> Path:
     path = store.model_path(run_id, "model")
     if not path.is_file():
         raise ModelUnavailable(f"run {run_id} has no model file ({path}); it may have been deleted")
-    return path
+    return model_files.check_model_file(path, store.root)
 
 
 def file_version(path: Path) -> int:
@@ -65,7 +65,7 @@ def file_version(path: Path) -> int:
 
 def load_model(path, version: int | None = None):
     """The Keras model at `path`, loaded once per (path, modification time)."""
-    path = str(Path(path).resolve())
+    path = str(Path(path).absolute())  # not resolve(): a link must reach model_files to be refused there
     key = (path, file_version(path) if version is None else version)
     with _lock:
         if key in _models:

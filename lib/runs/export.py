@@ -9,11 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
+import os
 import tempfile
 from pathlib import Path
 
-from lib import model_files
+from lib import atomic_files, model_files
 
 FORMATS = ("keras", "savedmodel", "tflite")
 
@@ -23,24 +23,30 @@ class ExportError(RuntimeError):
 
 
 def export_model(store, run_id: str, fmt: str, out: str | Path) -> Path:
-    """Write the run's final model to `out` in `fmt`; returns the path written."""
+    """Write the run's final model to `out` in `fmt`; returns the path written.
+
+    The source must pass lib.model_files' checks (no link, not empty, not a zip bomb), and
+    every format is written beside `out` and renamed into place, so `out` is never half a file.
+    """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     source = store.model_path(run_id, "model")
-    if not source.exists():
+    if not os.path.lexists(source):
         raise ExportError(f"run {run_id} has no saved model yet (status: {store.get(run_id).status})")
     out = Path(out)
     if out.exists() and fmt == "savedmodel" and any(out.iterdir()):
         raise ExportError(f"{out} exists and is not empty; choose a new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "keras":
-        shutil.copyfile(source, out)
+        data = model_files.read_model_bytes(source, store.root)
+        model_files.load_model(source, store.root)  # an archive that does not load is not worth exporting
+        atomic_files.write_bytes(out, data)
         return out
-    model = model_files.load_model(source)
+    model = model_files.load_model(source, store.root)
     if fmt == "savedmodel":
-        model.export(str(out), format="tf_saved_model", verbose=False)
+        atomic_files.replace_folder(out, lambda tmp: model.export(str(tmp), format="tf_saved_model", verbose=False))
         return out
-    out.write_bytes(tflite_bytes(model))
+    atomic_files.write_bytes(out, tflite_bytes(model))
     return out
 
 

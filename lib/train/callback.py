@@ -15,9 +15,29 @@ import time
 
 import keras
 
+from lib import atomic_files
 from lib.inference.metrics import confusion_matrix, row_normalised
+from lib.runs.disk import ensure_free_space, estimate_model_bytes
 from lib.runs.progress import BatchRow, Progress
 from lib.train import faults
+
+CHECKPOINT_FLOOR_BYTES = 4 * 2**20  # a first save, before any size is known, still wants this much
+
+
+def save_model(model, path, fault_point: str = "checkpoint") -> None:
+    """Save `model` to `path` atomically, after checking the disk has room for it.
+
+    The room needed is twice the previous save of this file (the new copy is written beside
+    the old one until the rename), or ~12 bytes a parameter for a first save, never less
+    than a floor. Keras writes a temporary .keras file; the old file is replaced only once
+    the new one is complete and fsynced, so a kill or a full disk leaves the last good save.
+    """
+    expected = estimate_model_bytes(path if path.exists() else None, model.count_params())
+    ensure_free_space(path.parent, max(2 * expected, CHECKPOINT_FLOOR_BYTES))
+    with atomic_files.replacing(path) as temp:
+        model.save(temp)
+        if path.exists():  # the tests' SIGKILL, mid-save, when there is a previous good file to lose
+            faults.inject(f"kill-during-{fault_point}-save")
 
 
 class StoreCallback(keras.callbacks.Callback):
@@ -156,8 +176,8 @@ class StoreCallback(keras.callbacks.Callback):
     def _save_checkpoints(self, logs):
         """last.keras every epoch (with optimizer state, for resume); best.keras on a new best."""
         faults.inject("disk-full")
-        self.model.save(self.store.model_path(self.run_id, "last"))
+        save_model(self.model, self.store.model_path(self.run_id, "last"))
         score = logs.get("val_accuracy", logs.get("accuracy"))
         if score is not None and (self._best is None or score > self._best):
             self._best = score
-            self.model.save(self.store.model_path(self.run_id, "best"))
+            save_model(self.model, self.store.model_path(self.run_id, "best"))

@@ -12,9 +12,9 @@ import time
 from lib import models
 from lib.config import TrainConfig
 from lib.data import datasets
-from lib.model_files import load_model
+from lib.model_files import load_model, loads
 from lib.runs.progress import Progress
-from lib.train.callback import StoreCallback
+from lib.train.callback import StoreCallback, save_model
 
 VAL_SLICE = 1000  # validation images behind the live confusion matrix (cheap: one predict per epoch)
 
@@ -137,6 +137,20 @@ def build_model(config: TrainConfig, info: datasets.DatasetInfo, steps_per_epoch
 
 
 # -- the run -----------------------------------------------------------------
+def resume_checkpoint(store, run_id: str):
+    """The checkpoint a resumed run continues from: last.keras if it loads, else best.keras, else None.
+
+    Saves are atomic, so last.keras is the newest complete epoch unless someone damaged it;
+    best.keras is then the newest file that loads (its weights may be a few epochs older, the
+    epoch count carries on from the store). None: the run starts again from scratch.
+    """
+    for which in ("last", "best"):
+        path = store.model_path(run_id, which)
+        if path.exists() and loads(path, store.root):
+            return path
+    return None
+
+
 def train_run(store, run_id: str) -> dict:
     """Train `run_id` to the end (or until stopped), record results, return them."""
     import keras
@@ -151,8 +165,8 @@ def train_run(store, run_id: str) -> dict:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
     steps = math.ceil(len(data.x_train) / config.batch_size)
-    resume_from = store.model_path(run_id, "last")
-    initial_epoch = run.epochs_completed if run.epochs_completed and resume_from.exists() else 0
+    resume_from = resume_checkpoint(store, run_id) if run.epochs_completed else None
+    initial_epoch = run.epochs_completed if resume_from is not None else 0
     with distribution(config).scope():
         if initial_epoch:
             model = load_model(resume_from)  # weights and optimizer state, so curves continue
@@ -202,7 +216,7 @@ def train_run(store, run_id: str) -> dict:
     test_loss, test_accuracy = model.evaluate(
         make_dataset(data.x_test, data.y_test, max(config.batch_size, 256)), verbose=0
     )
-    model.save(store.model_path(run_id, "model"))
+    save_model(model, store.model_path(run_id, "model"), "model")
     epochs_done = len(store.epochs(run_id))
     trained_images = (epochs_done - initial_epoch) * len(data.x_train)
     results = {
