@@ -9,7 +9,7 @@ scheduler (see lib/runs/scheduler.py), and the pages poll the run store.
 
 import streamlit as st
 
-from ui import frame
+from ui import frame, sweep_view
 
 st.set_page_config(page_title="ConvStudio", page_icon=":material/neurology:", layout="wide")
 
@@ -19,6 +19,7 @@ pages = {
         st.Page("pages/custom_data.py", title="Your images", icon=":material/upload_file:"),
         st.Page("pages/model.py", title="Model", icon=":material/account_tree:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/sweep.py", title="Sweeps", icon=":material/travel_explore:"),
     ],
     "Use": [
         st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
@@ -27,4 +28,5 @@ pages = {
     ],
 }
 frame.draw()  # scheduler, login door (nothing else until this session may use the app), sidebar
+sweep_view.start_driver()  # running sweeps carry on after a restart, as queued runs do
 st.navigation(pages).run()
