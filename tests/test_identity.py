@@ -19,7 +19,9 @@ from lib.cli.main import main
 from lib.config import ConfigError, TrainConfig
 from lib.data import custom
 from lib.runs import access, accounts
+from lib.teach import collect
 from tests.conftest import ROOT
+from tests.test_collect import fill
 from tests.test_custom_datasets import class_members, make_zip
 
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -270,3 +272,14 @@ def test_no_module_takes_the_user_from_the_environment():
         if any(word in path.read_text() for word in ('"USER"', "'USER'", '"LOGNAME"', "getpass.getuser"))
     ]
     assert offenders == []
+
+
+def test_saving_a_collection_over_anothers_dataset_is_a_removal_and_refused(data_root, tmp_path):
+    locked = access.Policy(mode=access.ACCOUNTS, admins=("ada",))
+    custom.add("pets", make_zip(tmp_path / "p.zip", class_members()), owner="carol")
+    fill("pets")
+    with pytest.raises(collect.CollectRefused, match="only carol or an administrator can remove dataset 'pets'"):
+        collect.save("pets", owner="bob", allowed=lambda owner: access.may_act_on(locked, "bob", owner))
+    assert custom.listing()[0]["train"] == 30  # carol's images, untouched
+    collect.save("pets", owner="ada", allowed=lambda owner: access.may_act_on(locked, "ada", owner))
+    assert custom.owner("pets") == "carol" and custom.listing()[0]["train"] > 30  # replaced; still carol's

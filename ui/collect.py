@@ -167,7 +167,11 @@ def save_form(name: str) -> None:
         return
     try:
         m = collect.save(
-            name, size if not custom.is_saved(name) else None, colour if not custom.is_saved(name) else None
+            name,
+            size if not custom.is_saved(name) else None,
+            colour if not custom.is_saved(name) else None,
+            owner=auth.user(),
+            allowed=auth.may_act_on,  # replacing someone else's saved dataset is removing it
         )
     except collect.CollectRefused as exc:
         st.error(str(exc), icon=":material/block:")

@@ -169,19 +169,26 @@ def seed_from_dataset(name: str) -> None:
 
 
 # -- saving ----------------------------------------------------------------------------
-def save(name: str, image_size: int | None = None, color: str | None = None, progress=None) -> dict:
-    """(Re)build the custom dataset `name` from the collection through the ordinary import; its manifest."""
+def save(
+    name: str, image_size: int | None = None, color: str | None = None, progress=None, owner=None, allowed=None
+) -> dict:
+    """(Re)build the custom dataset `name` from the collection through the ordinary import; its manifest.
+
+    Replacing a saved dataset removes it first, so `allowed(owner)` (lib.runs.access.may_act_on for the
+    person saving) must allow that, as for any removal; the dataset keeps its owner.
+    """
     base = folder(name)
     if not ready(name):
         raise CollectRefused("a dataset needs at least two classes with images; add more before saving")
     if custom.is_saved(name):
         previous = custom.manifest(name)
         image_size, color = image_size or previous["image_size"], color or previous["color"]
+        owner = custom.owner(name) or owner
     try:
         custom.inspect(base)  # every refusal the import would make, before the old version is removed
         if custom.is_saved(name):
-            custom.remove(name)
-        return custom.add(name, base, image_size, color, progress=progress)
+            custom.remove(name, allowed=allowed)
+        return custom.add(name, base, image_size, color, progress=progress, owner=owner)
     except custom.Refused as exc:
         raise CollectRefused(f"{exc} (the collected images are kept; fix and save again)") from None
 
