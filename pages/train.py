@@ -6,7 +6,7 @@ from lib import models, presets
 from lib.config import OPTIMIZERS, ConfigError
 from lib.data import datasets
 from lib.runs import submit
-from ui import auth, cached, frame, live, state, widgets
+from ui import auth, cached, frame, live, lr_finder_view, state, widgets
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
@@ -112,6 +112,7 @@ watching_active = bool(run_id) and not store.get(run_id).is_finished
 with st.expander("Settings for the next run", expanded=not watching_active, icon=":material/tune:"):
     _summary_line()
     _settings()
+    lr_finder_view.panel(store)  # Search these settings; Find a learning rate
     errors = state.errors(_cross_checks())
     for message in widgets.show_errors(errors):
         st.error(message, icon=":material/error:")
