@@ -4,7 +4,7 @@ import streamlit as st
 
 from lib.charts import curves
 from lib.data import custom, datasets
-from ui import auth, dataset_removal, frame, state
+from ui import auth, collect, dataset_removal, frame, state
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
 
@@ -82,9 +82,12 @@ def preview_and_save(source) -> None:
     st.button("Train on it", key="cd_use_new", on_click=state.choose, kwargs={"dataset": name})
 
 
-source = pick_source()
-if source is not None:
-    preview_and_save(source)
+if st.toggle("Collect images one by one (camera, drawing, uploads)", key="cd_collect"):
+    collect.render()
+else:
+    source = pick_source()
+    if source is not None:
+        preview_and_save(source)
 
 
 # -- saved datasets --------------------------------------------------------------------------

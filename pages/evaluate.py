@@ -13,7 +13,7 @@ import streamlit as st
 from lib.charts import diagnostics
 from lib.model_files import ModelRefused
 from ui import evaluation_cache as parts
-from ui import frame, run_picker
+from ui import frame, run_picker, teach_review
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
@@ -164,6 +164,8 @@ SECTIONS = {
     "Per-class metrics": per_class_section,
     "Most confident mistakes": mistakes_section,
     "Inside the model": inside_section,
+    "Projector": lambda data: teach_review.projector_section(store, run, version),
+    "Label suspects": lambda data: teach_review.suspects_section(store, run, version),
 }
 for tab, section in zip(st.tabs(list(SECTIONS), key="eval_section", on_change="rerun"), SECTIONS.values(), strict=True):
     if tab.open:

@@ -18,7 +18,7 @@ from streamlit_drawable_canvas import st_canvas
 from lib.data import datasets
 from lib.inference import explain, prediction, preprocess
 from lib.model_files import ModelRefused
-from ui import auth, frame, run_picker
+from ui import auth, frame, run_picker, teach_correct
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
@@ -85,6 +85,7 @@ def show_result(item_key: str, prepared, prediction, model, info) -> None:
     st.plotly_chart(
         probability_figure(prediction, info.class_names), key=f"probs_{item_key}", config={"displayModeBar": False}
     )
+    teach_correct.correction_controls(store, run, info, item_key, prepared, prediction, model)
 
 
 def prepare_or_explain(data: bytes, run, info, empty: str, refused: str):
@@ -218,3 +219,4 @@ if upload.open:
 if camera.open:
     with camera:
         camera_tab(run, info, model)
+teach_correct.corrections_panel(store, run, info)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
+from lib.cli import teach
 from lib.cli.errors import CliError
 from lib.data import custom
 from lib.runs import access
@@ -36,10 +37,16 @@ def register(subparsers) -> dict:
 
     remove = sub.add_parser("remove", help="delete a saved custom dataset (its owner or an administrator)")
     remove.add_argument("name")
+    TEACH_COMMANDS.update(teach.register_dataset(sub))
     return {"dataset": cmd_dataset}
 
 
+TEACH_COMMANDS: dict = {}  # add-images, suspects (lib.cli.teach): they need the store
+
+
 def cmd_dataset(args, store) -> int:
+    if args.dataset_command in TEACH_COMMANDS:
+        return TEACH_COMMANDS[args.dataset_command](args, store)
     handler = {"add": cmd_add, "list": cmd_list, "remove": cmd_remove}[args.dataset_command]
     try:
         return handler(args)

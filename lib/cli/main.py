@@ -14,7 +14,7 @@ import os
 import sys
 
 from lib import models, presets
-from lib.cli import dataset, evaluate, predict, sweep, users
+from lib.cli import dataset, evaluate, predict, sweep, teach, users
 from lib.cli.errors import CliError, Parser
 from lib.config import LR_SCHEDULES, OPTIMIZERS, ConfigError, TrainConfig
 from lib.data import datasets
@@ -190,6 +190,8 @@ def queue_training(args, store: Store) -> str:
         if extra:
             raise CliError(f"--resume keeps the run's settings; use --finetune to change {', '.join(sorted(extra))}")
         return resume.continue_run(store, args.resume, args.epochs, user=user, policy=policy)
+    if args.finetune and args.with_corrections:
+        return teach.queue_finetune(args, store, given_settings(args))
     if args.finetune:
         return resume.finetune(store, args.finetune, owner=user, policy=policy, **given_settings(args))
     config = config_from_args(args)
@@ -312,7 +314,7 @@ def cmd_stop(args, store: Store) -> int:
 
 
 # Modules adding subcommands: each has register(subparsers) -> {name: handler(args, store) -> exit code}.
-COMMAND_MODULES = (predict, evaluate, dataset, sweep, users)
+COMMAND_MODULES = (predict, evaluate, dataset, sweep, users, teach)
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 

@@ -14,6 +14,8 @@ from lib.config import TrainConfig
 from lib.data import datasets
 from lib.model_files import load_model, loads
 from lib.runs.progress import Progress
+from lib.teach import finetune as teach
+from lib.teach import pretrained
 from lib.train.callback import StoreCallback, save_model
 
 VAL_SLICE = 1000  # validation images behind the live confusion matrix (cheap: one predict per epoch)
@@ -119,6 +121,7 @@ def auto_steps_per_execution(steps_per_epoch: int) -> int:
 
 
 def build_model(config: TrainConfig, info: datasets.DatasetInfo, steps_per_epoch: int):
+    pretrained.require_weights(config.architecture)  # a missing weights file: a clear message, not random weights
     model = models.build(
         config.architecture,
         info.input_shape,
@@ -127,6 +130,7 @@ def build_model(config: TrainConfig, info: datasets.DatasetInfo, steps_per_epoch
         batchnorm=config.batchnorm,
         width=config.width,
     )
+    teach.prepare_model(model, config)  # a pretrained backbone's top layers, when asked
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch),
         loss="sparse_categorical_crossentropy",
@@ -160,6 +164,7 @@ def train_run(store, run_id: str) -> dict:
     store.set_device(run_id, describe_device())
     store.update_progress(run_id, Progress("loading data"))
     data = datasets.prepare(config.dataset, config.data_dir, config.train_limit, config.validation_split, config.seed)
+    data = teach.training_data(data, store, config)  # a fine-tune on corrections: they + a replay sample
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision and has_gpu():
         keras.mixed_precision.set_global_policy("mixed_float16")
