@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from lib import model_files
 from lib.config import ConfigError
 from lib.runs import export, resume
 from lib.runs.store import Run, Store
@@ -71,7 +72,7 @@ def _downloads(store: Store, run_id: str) -> list[tuple]:
     Model formats are made only when clicked (a callable): a SavedModel or TFLite export takes seconds.
     """
     return [
-        (DOWNLOADS[0], lambda: store.model_path(run_id).read_bytes(), f"{run_id}.keras",
+        (DOWNLOADS[0], lambda: model_files.read_model_bytes(store.model_path(run_id), store.root), f"{run_id}.keras",
          "application/octet-stream", ":material/download:", True, None),
         (DOWNLOADS[1], lambda: savedmodel_zip(store, run_id), f"{run_id}-saved_model.zip", "application/zip",
          ":material/folder_zip:", True, "TensorFlow Serving's format, made with model.export (takes a few seconds)."),
@@ -86,7 +87,12 @@ def _downloads(store: Store, run_id: str) -> list[tuple]:
 
 def render_run_actions(store: Store, run: Run) -> None:
     """Downloads (.keras, SavedModel, TFLite, JSON, CSV), continue for N epochs, fine-tune with a new LR."""
-    has_model = store.model_path(run.id).is_file()
+    try:  # a link, an empty or a bomb-like file is never offered (lib.model_files says why)
+        has_model = bool(model_files.check_model_file(store.model_path(run.id), store.root))
+    except model_files.ModelRefused as exc:
+        has_model = False
+        if store.model_path(run.id).is_symlink() or store.model_path(run.id).exists():
+            st.error(f"The model file cannot be offered for download: {exc}")
     allowed = auth.may_manage(run)  # continuing changes the run itself; a fine-tune is the user's own new run
     st.markdown("**Take it with you**")
     for column, (label, data, name, mime, icon, needs_model, help_text) in zip(
