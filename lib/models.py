@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lib.teach import architectures, pretrained
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -166,6 +168,26 @@ REGISTRY: dict[str, Architecture] = {
             build_vgg_small,
         ),
         Architecture("resnet_small", "ResNet-20", "ResNet-20 for 32x32 inputs (He et al. 2016).", build_resnet_small),
+        Architecture(
+            "vgg_small_norm",
+            "Small VGG, per-image normalised",
+            "Small VGG that normalises each image first: for small colour datasets (the small-data recipe).",
+            architectures.build_vgg_small_norm,
+        ),
+        Architecture(
+            "mobilenet_v3_small",
+            "MobileNetV3-Small (ImageNet, transfer)",
+            "ImageNet-pretrained MobileNetV3-Small, frozen, with a new head: needs its weights file.",
+            pretrained.builder("mobilenet_v3_small"),
+            uses_width=False,
+        ),
+        Architecture(
+            "efficientnet_b0",
+            "EfficientNet-B0 (ImageNet, transfer)",
+            "ImageNet-pretrained EfficientNet-B0, frozen, with a new head: needs its weights file.",
+            pretrained.builder("efficientnet_b0"),
+            uses_width=False,
+        ),
     )
 }
 

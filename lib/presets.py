@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lib.config import TrainConfig
+from lib.data import custom
+from lib.teach import small_data_recipe
 
 
 @dataclass(frozen=True)
@@ -95,4 +97,13 @@ PRESETS: dict[str, Preset] = {
 
 
 def get(dataset: str) -> Preset | None:
-    return PRESETS.get(dataset)
+    return PRESETS.get(dataset) or small_data_preset(dataset)
+
+
+def small_data_preset(dataset: str) -> Preset | None:
+    """A saved custom dataset's recipe, chosen from its size, image size and colour (lib.teach.small_data_recipe)."""
+    if not custom.is_saved(dataset):
+        return None
+    m = custom.manifest(dataset)
+    r = small_data_recipe.recipe(sum(m["counts"]["train"]), len(m["class_names"]), m["image_size"], m["color"])
+    return Preset(dataset, r.title, 0.95, r.settings, measured=small_data_recipe.MEASURED)
