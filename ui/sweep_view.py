@@ -40,7 +40,6 @@ DEFAULT_SPECS = {
     "optimizer": "adam,sgd", "lr_schedule": "constant,cosine", "architecture": "lenet5,simple_cnn",
     "batchnorm": "true,false", "augment_flip": "true,false",
 }  # fmt: skip
-STATE_ICONS = {"running": "⏳", "pruning": "✂️", "complete": "✅", "pruned": "✂️", "fail": "❌"}
 
 
 # -- shared resources ---------------------------------------------------------------
@@ -241,7 +240,7 @@ def trial_rows(store, trials: list[Trial]) -> list[dict]:
 def _table_row(row: dict) -> dict:
     return {
         "trial": row["trial"],
-        "state": f"{STATE_ICONS.get(row['state'], '')} {row['state']}",
+        "state": row["state"],
         **row["settings"],
         "best val. accuracy": row["best val. accuracy"],
         "time": row["time"],

@@ -37,10 +37,13 @@ def parallel_coordinates(space: SearchSpace, rows: list[dict]) -> go.Figure:
     scored = _scored(rows)
     dimensions = [_axis(dim, [r.get(dim.name) for r in scored]) for dim in space.dimensions]
     values = [r[SCORE] for r in scored]
-    dimensions.append(dict(label=SCORE_LABEL, values=values, range=_score_range(values)))
+    low, high = _score_range(values)
+    dimensions.append(dict(label=SCORE_LABEL, values=values, range=[low, high]))
     fig = go.Figure(
         go.Parcoords(
-            line=dict(color=values, colorscale=COLOURS, showscale=True, colorbar=dict(title="val. acc.")),
+            line=dict(
+                color=values, cmin=low, cmax=high, colorscale=COLOURS, showscale=True, colorbar=dict(title="val. acc.")
+            ),
             dimensions=dimensions,
             labelangle=0,
         )
