@@ -84,3 +84,4 @@ with left:
 with right:
     fig = curves.class_distribution_figure(meta.class_names, summary["train_counts"], summary["test_counts"])
     st.plotly_chart(fig, key="class_distribution")
+state.keep_in_url()  # last: a reload finds the settings as the widgets just left them

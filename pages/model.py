@@ -66,3 +66,4 @@ with right:
         column_config={"parameters": st.column_config.NumberColumn(format="localized")},
         key="layer_table",
     )
+state.keep_in_url()  # last: a reload finds the settings as the widgets just left them

@@ -55,17 +55,20 @@ def _settings() -> None:
         st.markdown("**Optimisation**")
         widgets.number("epochs", "Epochs", step=1)
         widgets.number("batch_size", "Batch size", step=16)
-        widgets.number("learning_rate", "Learning rate", step=1e-4, fmt="%.0e")
+        widgets.number("learning_rate", "Learning rate", step=1e-4, fmt="%.2e")
         widgets.select("optimizer", "Optimizer", list(OPTIMIZERS), help="SGD uses Nesterov momentum 0.9.")
     with regularise:
         st.markdown("**Augmentation**")
-        widgets.slider("augment_shift", "Shift (share of the image)", step=0.05)
-        widgets.slider("augment_rotation", "Rotation (degrees)", step=5.0)
-        widgets.slider("augment_zoom", "Zoom", step=0.05)
+        widgets.slider("augment_shift", "Shift (share of the image)", step=0.005)
+        widgets.slider("augment_rotation", "Rotation (degrees)", step=0.5)
+        widgets.slider("augment_zoom", "Zoom", step=0.005)
         widgets.toggle("augment_flip", "Horizontal flip", help="Wrong for digits: a flipped 2 is not a 2.")
     with check:
         st.markdown("**Validation and reproducibility**")
-        widgets.slider("validation_split", "Validation split", step=0.05)
+        widgets.number(
+            "train_limit", "Training images to use (0 = all)", step=1000, help="The same limit as on the Data page."
+        )
+        widgets.slider("validation_split", "Validation split", step=0.01)
         widgets.number("early_stopping_patience", "Early stopping patience (0 = off)", step=1)
         widgets.number("seed", "Seed", step=1)
         if has_gpu:
@@ -107,20 +110,27 @@ def _start() -> None:
 
 
 run_id = state.current_run_id(store)
-watching_active = bool(run_id) and not store.get(run_id).is_finished
-# while a run trains, its charts matter more than the knobs: fold them away
-with st.expander("Settings for the next run", expanded=not watching_active, icon=":material/tune:"):
+# while a run is shown, its charts and result matter more than the knobs: fold them away (and keep
+# them folded when it finishes, so the result does not move below the fold)
+with st.expander("Settings for the next run", expanded=not run_id, icon=":material/tune:"):
     _summary_line()
     _settings()
     lr_finder_view.panel(store)  # Search these settings; Find a learning rate
     errors = state.errors(_cross_checks())
     for message in widgets.show_errors(errors):
         st.error(message, icon=":material/error:")
-    if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=bool(errors), key="start"):
+    start, why = st.columns([1, 3], vertical_alignment="center")
+    if start.button("Start training", type="primary", icon=":material/play_arrow:", disabled=bool(errors), key="start"):
         _start()
+    if errors:  # in plain text beside the disabled button, not only in red boxes further up
+        why.markdown(
+            "Start is off until these are fixed: "
+            + "; ".join(f"**{field.replace('_', ' ')}** {message}" for field, message in errors.items())
+        )
 
 if run_id:
     state.show_run_in_url(run_id)  # also after a page change cleared the URL
     live.show(store, run_id)
 else:
     st.info("No run yet: set the knobs above and press **Start training**. Past runs are on the Runs page.")
+state.keep_in_url()  # last: a reload finds the settings as the widgets just left them

@@ -271,12 +271,64 @@ def test_sidebar_shows_device_the_running_run_and_the_queue(env, tiny_data_dir, 
 
 
 def test_an_out_of_range_value_never_reaches_a_run(env, store):
+    """The box shows what was typed, Start is off with the reason beside it; nothing trains meanwhile."""
     at = open_page("pages/train.py")
-    at.number_input(key="w_learning_rate").set_value(5.0).run()  # past the widget's maximum of 1
+    at.number_input(key="w_learning_rate").set_value(5.0).run()  # past the limit of 1
     assert not at.exception
-    assert 1e-6 <= at.number_input(key="w_learning_rate").value <= 1.0  # Streamlit refuses it
+    assert at.number_input(key="w_learning_rate").value == 5.0  # what the user typed, not a stale value
+    assert at.button(key="start").disabled
+    assert any("Start is off until" in m.value and "learning rate" in m.value for m in at.markdown)
+    at.number_input(key="w_learning_rate").set_value(1e-3).run()
+    assert not at.button(key="start").disabled
     at.button(key="start").click().run()
-    assert store.queue()[0].config.learning_rate <= 1.0
+    assert store.queue()[0].config.learning_rate == 1e-3
+
+
+def test_epochs_and_batch_size_out_of_range_disable_start(env, store):
+    """Issue 14: Epochs 100000 and Batch size 0 turned red but Start trained the last valid values."""
+    at = open_page("pages/train.py")
+    at.number_input(key="w_epochs").set_value(100000).run()
+    at.number_input(key="w_batch_size").set_value(0).run()
+    assert at.number_input(key="w_epochs").value == 100000 and at.number_input(key="w_batch_size").value == 0
+    assert at.button(key="start").disabled
+    why = " ".join(m.value for m in at.markdown if "Start is off until" in m.value)
+    assert "**epochs**" in why and "**batch size**" in why
+    assert not store.list_runs()
+
+
+def test_the_recommended_recipe_is_applied_whole_and_shown(env, store):
+    """Issue 14: after typing Epochs 3 and Batch size 32 the recipe left both boxes (and the run) at 3 / 32."""
+    from lib import presets
+
+    recipe = presets.get("mnist").settings
+    at = open_page("pages/train.py")
+    at.number_input(key="w_epochs").set_value(3).run()
+    at.number_input(key="w_batch_size").set_value(32).run()
+    at.button(key="preset").click().run()
+    assert at.number_input(key="w_epochs").value == recipe["epochs"]
+    assert at.number_input(key="w_batch_size").value == recipe["batch_size"]
+    assert at.number_input(key="w_learning_rate").value == recipe["learning_rate"]
+    for field in ("augment_shift", "augment_rotation", "augment_zoom", "validation_split"):
+        assert at.slider(key=f"w_{field}").value == recipe[field], field  # exactly: no snapping to 0.10 / 10
+    at.button(key="start").click().run()
+    config = store.queue()[0].config
+    for field, value in recipe.items():
+        if field != "mixed_precision":  # off on a server without a GPU
+            assert getattr(config, field) == value, field
+
+
+def test_settings_come_back_from_the_address_after_a_reload(env, store):
+    """A reload is a new session: the settings written into the address are read back (hostile values dropped)."""
+    at = open_page("pages/train.py")
+    at.number_input(key="w_epochs").set_value(7).run()
+    at.number_input(key="w_train_limit").set_value(3000).run()
+    params = {k: at.query_params[k] for k in at.query_params}
+    assert params["epochs"] == ["7"] or params["epochs"] == "7"
+    again = open_page("pages/train.py", {"epochs": "7", "train_limit": "3000", "seed": "x", "dropout": "nan"})
+    assert again.number_input(key="w_epochs").value == 7
+    assert again.number_input(key="w_train_limit").value == 3000
+    assert again.number_input(key="w_seed").value == 42  # 'x' is not a number: the default stands
+    assert not again.exception
 
 
 def test_two_sessions_see_their_own_runs_and_the_shared_queue(env, store):

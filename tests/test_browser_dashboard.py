@@ -113,7 +113,7 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         assert (run.config.batch_size, run.config.train_limit) == (4, TRAIN_LIMIT)
         assert (run.config.seed, run.config.validation_split) == (42, 0.1)  # untouched knobs keep what they showed
         page.get_by_text(f"{run.id} · running").wait_for(timeout=30_000)
-        wait_for(lambda: page.url.endswith(f"/train?run={run.id}"), "the run id in the URL", 10)
+        wait_for(lambda: f"run={run.id}" in page.url and "/train?" in page.url, "the run id in the URL", 10)
 
         # a reload (or a closed tab) does not touch the run; the URL brings it back
         assert store.get(run.id).status == "running"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.config import ConfigError, TrainConfig
+from lib.config import LIMITS, ConfigError, TrainConfig
 from lib.data import datasets
 from lib.runs.store import UnknownRun, check_run_id
 
@@ -24,10 +24,74 @@ WIDGET_PREFIX = "w_"
 
 # -- the config ------------------------------------------------------------------
 def values() -> dict:
-    """The session's settings as a mutable dict of TrainConfig fields (created with the defaults)."""
+    """The session's settings as a mutable dict of TrainConfig fields.
+
+    A new session (a reload, a shared link) starts from the settings in the address
+    (see keep_in_url), over the defaults.
+    """
     if CONFIG_KEY not in st.session_state:
-        st.session_state[CONFIG_KEY] = TrainConfig.with_defaults(data_dir=datasets.default_data_dir()).to_dict()
+        given = settings_from_url(st.query_params.to_dict())
+        defaults = TrainConfig.with_defaults(architecture=given.get("architecture", TrainConfig.architecture))
+        st.session_state[CONFIG_KEY] = {**defaults.to_dict(), **given, "data_dir": datasets.default_data_dir()}
     return st.session_state[CONFIG_KEY]
+
+
+# -- the settings in the address ------------------------------------------------------
+_NOT_IN_URL = ("data_dir", "extra")  # this server's own folder; free-form notes
+
+
+def _url_fields() -> dict:
+    return {k: v for k, v in TrainConfig().to_dict().items() if k not in _NOT_IN_URL}
+
+
+def settings_from_url(params: dict) -> dict:
+    """The TrainConfig fields in query parameters, each read as its field's type; the rest ignored.
+
+    The address is user input: a value that does not read as its type is dropped, and one
+    that reads but is out of range is left for validation to refuse beside its box.
+    """
+    found = {}
+    for field, default in _url_fields().items():
+        text = params.get(field)
+        if not isinstance(text, str) or len(text) > 100:
+            continue
+        try:
+            if isinstance(default, bool):
+                if text not in ("true", "false"):
+                    continue
+                found[field] = text == "true"
+            elif isinstance(default, int | float):
+                number = type(default)(text)
+                if number == number and abs(number) != float("inf"):  # no NaN, no infinity
+                    found[field] = number
+            else:
+                found[field] = text
+        except (TypeError, ValueError, OverflowError):
+            continue
+    return found
+
+
+def _url_text(value) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def keep_in_url() -> None:
+    """Write the settings that differ from the defaults into the address, so a reload keeps them.
+
+    Call at the end of a page body (not in a callback): what the widgets just copied back counts.
+    """
+    current = values()
+    # an architecture's own knobs (keras_convnet: dropout 0.5) are its defaults; the architecture is not
+    defaults = TrainConfig.with_defaults(architecture=current.get("architecture", TrainConfig.architecture))
+    defaults = {**defaults.to_dict(), "architecture": TrainConfig.architecture}
+    for field in _url_fields():
+        value = current.get(field)
+        wanted = None if value == defaults.get(field) or value is None else _url_text(value)
+        if wanted is None:
+            if field in st.query_params:
+                del st.query_params[field]
+        elif st.query_params.get(field) != wanted:
+            st.query_params[field] = wanted
 
 
 def config() -> TrainConfig:
@@ -39,11 +103,41 @@ def update(**changes) -> None:
     values().update(changes)
 
 
+def _show_in_widgets(changes: dict) -> None:
+    """Make the drawn widgets show new values: call from a callback, before the widgets are drawn.
+
+    Dropping a widget's key is not enough: a keyed widget keeps its identity, and the
+    browser keeps showing (and sends back) what it showed. A value written through
+    st.session_state is pushed to the browser. Only widgets now on screen have keys;
+    the others are drawn later from the config itself.
+    """
+    for field, value in changes.items():
+        key = WIDGET_PREFIX + field
+        if key not in st.session_state:
+            continue
+        shown = st.session_state[key]
+        if isinstance(shown, bool) or not isinstance(shown, int | float) or isinstance(value, bool):
+            if isinstance(value, type(shown)):
+                st.session_state[key] = value
+            else:
+                del st.session_state[key]
+            continue
+        try:
+            number = type(shown)(value)
+        except (TypeError, ValueError):
+            del st.session_state[key]
+            continue
+        low, high = LIMITS.get(field, (number, number))
+        if low <= number <= high and number == value:
+            st.session_state[key] = number
+        else:
+            del st.session_state[key]  # not showable as it is: the widget redraws from the config
+
+
 def choose(**changes) -> None:
     """Change settings from a button callback so the bound widgets show the new values too."""
     update(**changes)
-    for field in changes:
-        st.session_state.pop(WIDGET_PREFIX + field, None)
+    _show_in_widgets(changes)
 
 
 def replace_config(new: TrainConfig) -> None:
@@ -55,8 +149,10 @@ def replace_config(new: TrainConfig) -> None:
     data = new.to_dict()
     data["data_dir"] = datasets.default_data_dir()
     st.session_state[CONFIG_KEY] = data
+    _show_in_widgets(data)
     for key in [k for k in st.session_state if str(k).startswith(WIDGET_PREFIX)]:
-        del st.session_state[key]
+        if key[len(WIDGET_PREFIX) :] not in data:
+            del st.session_state[key]
 
 
 def errors(extra_checks: dict[str, str] | None = None) -> dict[str, str]:

@@ -30,32 +30,39 @@ def _store(field: str, value):
     return value
 
 
-def _number_value(field: str):
-    """The config's value as the limits' type, inside them (Streamlit refuses anything else as a default)."""
+def _number_value(field: str, clamp: bool = True):
+    """The config's value as the limits' type (inside them for a slider, which cannot show more)."""
     low, high = LIMITS[field]
     try:
         value = type(low)(_current(field))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         value = type(low)(getattr(TrainConfig(), field))
-    return min(max(value, low), high), low, high
+    return (min(max(value, low), high) if clamp else value), low, high
 
 
-# Every widget gets the config's value as its default, never through st.session_state:
-# the frontend falls back to that default whenever it redraws a widget from scratch
-# (an expander folding, a page change), so it must always be the current value.
+# Every widget gets the config's value as its default; a callback that changes the config
+# also writes the new value through st.session_state (ui/state.py), which the browser must
+# show. The frontend falls back to the default whenever it redraws a widget from scratch
+# (an expander folding, a page change), so the default must always be the current value.
 def number(field: str, label: str, step=None, fmt: str | None = None, help: str | None = None):
-    value, low, high = _number_value(field)
-    widget = st.number_input(
-        label, min_value=low, max_value=high, value=value, step=step, format=fmt, key=_key(field), help=help
-    )
+    """A box that takes any number: an out-of-range value reaches the config and is refused there,
+    with the reason beside the box and Start disabled (a bounded box would keep it in the browser
+    only, and the last valid value would train)."""
+    value, low, _ = _number_value(field, clamp=False)
+    if isinstance(low, int):
+        step = max(1, int(step or 1))
+    widget = st.number_input(label, value=value, step=step, format=fmt, key=_key(field), help=help)
     return _store(field, widget)
 
 
 def slider(field: str, label: str, step, help: str | None = None, fmt: str | None = None):
+    """A slider whose steps hold every value the recipes use (0.08, 0.125, 8 degrees) exactly."""
     value, low, high = _number_value(field)
     widget = st.slider(
         label, min_value=low, max_value=high, value=value, step=step, key=_key(field), help=help, format=fmt
     )
+    if isinstance(widget, float):
+        widget = round(widget, 6)  # 0.08 as the browser's float arithmetic sends it back: 0.08
     return _store(field, widget)
 
 
