@@ -242,7 +242,10 @@ def _save(name: str, plan, size: int, color: str, source: str, progress, owner: 
     staging = custom_root() / f".staging-{name}-{secrets.token_hex(4)}"
     staging.mkdir(parents=True)
     try:
-        counts = importer.write(plan, staging, size, color, progress)
+        try:
+            counts = importer.write(plan, staging, size, color, progress)
+        except importer.LayoutRefused as exc:  # past the import's pixel or time budget
+            raise Refused(str(exc)) from None
         if sum(1 for n in counts["train"] if n) < 2:
             raise Refused("fewer than two classes have a readable training image; nothing was saved")
         m = {
