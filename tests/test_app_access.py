@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.runs import accounts
+from lib.runs.store import Store
 from tests.conftest import ROOT
 from tests.test_app_pages import fake_run
 
@@ -66,11 +69,14 @@ def test_only_the_owner_or_an_admin_may_stop_or_delete(locked, store, tiny_data_
     assert delete.disabled and "carol" not in (delete.help or "") and theirs in delete.help
 
 
-def test_only_the_owner_or_an_admin_may_continue_a_run_but_anyone_may_fine_tune_it(locked, store, tiny_data_dir):
+def test_only_the_owner_or_an_admin_may_continue_a_run_but_anyone_may_fine_tune_it(
+    locked, store, tiny_data_dir, trained_run
+):
     theirs = fake_run(store, tiny_data_dir)
     store._write(lambda db: db.execute("UPDATE runs SET owner = 'carol' WHERE id = ?", (theirs,)))
-    for which in ("last", "model"):
-        store.model_path(theirs, which).write_bytes(b"")  # the buttons only look for the files
+    trained = Store(trained_run[0])
+    for which in ("last", "model"):  # real model files: the page checks them before offering a fine-tune
+        shutil.copyfile(trained.model_path(trained_run[1], which), store.model_path(theirs, which))
     at = log_in("bob", PASSWORDS["bob"])
     at.switch_page("pages/runs.py").run()
     at.session_state["cs_runs_selected"] = [theirs]
