@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# the throw-away PostgreSQL cluster and the loopback Ray cluster (fixtures of the store and executor tests)
+pytest_plugins = ["tests.helpers.postgres", "tests.helpers.ray_cluster"]
+
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
 SHARED_MNIST = SHARED_DATA / "mnist"
 FASHION_DEBIAN = Path("/usr/share/datasets/fashion-mnist")

@@ -10,18 +10,18 @@ from lib.runs.store import Store, default_runs_dir
 
 
 @st.cache_resource
-def _store(runs_dir: str) -> Store:
-    return Store(runs_dir)
+def _store(runs_dir: str, url: str | None) -> Store:
+    return Store(runs_dir, url=url)
 
 
 def get_store() -> Store:
-    """The run store (CONVSTUDIO_RUNS_DIR, default ./runs); one per server process."""
-    return _store(default_runs_dir())
+    """The run store (CONVSTUDIO_RUNS_DIR, default ./runs; its database CONVSTUDIO_STORE); one per server."""
+    return _store(default_runs_dir(), settings.store_url())
 
 
 @st.cache_resource
 def _scheduler(runs_dir: str) -> Scheduler:
-    scheduler = Scheduler(_store(runs_dir))
+    scheduler = Scheduler(_store(runs_dir, settings.store_url()))
     scheduler.start_background(interval=1.0)
     return scheduler
 

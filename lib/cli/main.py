@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from lib import models, presets
-from lib.cli import dataset, evaluate, predict, sweep, teach, users
+from lib.cli import dataset, evaluate, predict, serve, sweep, teach, users
+from lib.cli import store as store_command
 from lib.cli.errors import CliError, Parser
 from lib.config import LR_SCHEDULES, OPTIMIZERS, ConfigError, TrainConfig
 from lib.data import datasets
@@ -23,12 +25,16 @@ from lib.runs import access, resume, submit
 from lib.runs.progress import format_seconds
 from lib.runs.scheduler import Scheduler
 from lib.runs.store import STATUSES, Store, UnknownRun, default_runs_dir
+from lib.runs.store_errors import StoreError
 
 
 # -- argument parsing -----------------------------------------------------
 def build_parser() -> Parser:
     parser = Parser(prog="python -m lib.cli", description="ConvStudio from the command line.")
     parser.add_argument("--runs-dir", default=None, help="run store folder (default: $CONVSTUDIO_RUNS_DIR or ./runs)")
+    parser.add_argument("--store", default=None, metavar="URL",
+                        help="the store's database: sqlite:///FILE or postgresql://user@host/db"
+                        " (default: $CONVSTUDIO_STORE, else SQLite in the runs folder)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = sub.add_parser("train", help="train a model (through the shared queue)")
@@ -170,11 +176,27 @@ def cmd_train(args, store: Store) -> int:
     try:
         run = scheduler.wait(run_id, on_poll=show)
     except KeyboardInterrupt:
+        previous = signal.signal(signal.SIGINT, _leave_on_second_interrupt(run_id))
         print("\nstopping (the model trained so far is kept)...", file=sys.stderr)
         store.request_stop(run_id)
         run = scheduler.wait(run_id)
+        signal.signal(signal.SIGINT, previous)
     show.close()
     return report_run(run, args.json)
+
+
+def _leave_on_second_interrupt(run_id: str):
+    """A second Ctrl-C stops the waiting, not the run's clean stop: one line and exit 130, no traceback.
+
+    A handler rather than a second `except KeyboardInterrupt`: the exception could land anywhere,
+    even inside the print of the first message.
+    """
+
+    def leave(signum, frame):
+        os.write(2, f"\nnot waiting: run {run_id} stops on its own and keeps its model (see `runs`)\n".encode())
+        os._exit(130)
+
+    return leave
 
 
 def queue_training(args, store: Store) -> str:
@@ -264,13 +286,16 @@ def report_run(run, as_json: bool) -> int:
 
 def cmd_runs(args, store: Store) -> int:
     runs = store.list_runs([args.status] if args.status else None)
+    for bad in store.bad_rows:  # one damaged row is reported, not fatal for the listing
+        print(f"warning: {bad}", file=sys.stderr)
     if args.json:
         print(json.dumps([run_summary(r) for r in runs]))
         return 0
-    print(f"{'run':24} {'status':11} {'dataset':14} {'model':14} {'epochs':>6} {'test acc':>8}")
+    print(f"{'run':24} {'status':11} {'dataset':14} {'model':14} {'epochs':>6} {'test acc':>8}  where")
     for r in runs:
         acc = f"{r.test_accuracy:.4f}" if r.test_accuracy is not None else "-"
-        print(f"{r.id:24} {r.status:11} {r.dataset:14} {r.architecture:14} {r.epochs_completed:>6} {acc:>8}")
+        line = f"{r.id:24} {r.status:11} {r.dataset:14} {r.architecture:14} {r.epochs_completed:>6} {acc:>8}"
+        print(f"{line}  {r.placement}")
     return 0
 
 
@@ -285,6 +310,8 @@ def run_summary(r) -> dict:
         "test_accuracy": r.test_accuracy,
         "test_loss": r.test_loss,
         "error": r.error,
+        "node": r.node,
+        "gpu": r.gpu,
         "config": r.config.to_dict(),
     }
 
@@ -314,7 +341,7 @@ def cmd_stop(args, store: Store) -> int:
 
 
 # Modules adding subcommands: each has register(subparsers) -> {name: handler(args, store) -> exit code}.
-COMMAND_MODULES = (predict, evaluate, dataset, sweep, users, teach)
+COMMAND_MODULES = (predict, evaluate, dataset, sweep, users, teach, store_command, serve)
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 
@@ -322,9 +349,11 @@ COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "dataset
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        store = Store(args.runs_dir or default_runs_dir())
+        if args.command in store_command.NEEDS_NO_STORE:  # they open the store themselves
+            return COMMANDS[args.command](args, None)
+        store = Store(args.runs_dir or default_runs_dir(), url=args.store)
         return COMMANDS[args.command](args, store)
-    except (CliError, ConfigError, datasets.DatasetUnavailable, UnknownRun, ModelRefused) as exc:
+    except (CliError, ConfigError, datasets.DatasetUnavailable, UnknownRun, ModelRefused, StoreError) as exc:
         message = " ".join(str(exc).split())  # one line, even for multi-line explanations
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ class Ended:
     """A worker that ended without recording its result: the scheduler records `status` and `reason`."""
 
     run_id: str
+    attempt: int  # the claim the worker was started for: a later claim of the run is not touched
     status: str  # 'failed' (the worker's own fault) or 'interrupted' (its machine went away)
     reason: str
 
@@ -55,7 +56,7 @@ class LocalExecutor:
         self.worker_module = worker_module  # the reliability tests swap in a trivial worker
         self._slots = slots or devices.worker_slots()
         self.node = settings.node_name()
-        self.children: dict[str, subprocess.Popen] = {}
+        self.children: dict[tuple[str, int], subprocess.Popen] = {}  # (run id, attempt) -> its worker
 
     @property
     def lease_name(self) -> str:
@@ -79,17 +80,17 @@ class LocalExecutor:
             self.store.finish(run.id, "failed", error=f"could not start the worker: {exc}")
             return
         self.store.set_pid(run.id, proc.pid)
-        self.children[run.id] = proc
+        self.children[(run.id, run.attempt)] = proc
 
     def poll(self) -> list[Ended]:
         """Reap this process's children; those that ended badly are reported (a result they did record
         wins: the store only moves a run that is still live)."""
         ended = []
-        for run_id, proc in list(self.children.items()):
+        for (run_id, attempt), proc in list(self.children.items()):
             code = proc.poll()
             if code is None:
                 continue
-            del self.children[run_id]
+            del self.children[(run_id, attempt)]
             if code == 0:
                 continue
             if code < 0:
@@ -99,23 +100,8 @@ class LocalExecutor:
             else:
                 reason = f"The worker exited with code {code} without reporting a result"
             log = self.store.run_dir(run_id) / "worker.log"
-            ended.append(Ended(run_id, "failed", f"{reason}; see {log}"))
+            ended.append(Ended(run_id, attempt, "failed", f"{reason}; see {log}"))
         return ended
 
     def close(self) -> None:
         """Nothing to end: the workers are on their own and keep training."""
-
-
-def make_executor(store, slots: list[str] | None = None, worker_module: str = WORKER_MODULE):
-    """The executor settings ask for (CONVSTUDIO_EXECUTOR): local unless it says ray."""
-    if settings.executor() != "ray":
-        return LocalExecutor(store, slots, worker_module)
-    address = settings.ray_address()
-    host = address.removeprefix("ray://").rsplit(":", 1)[0]
-    if host in ("127.0.0.1", "localhost"):
-        # Ray turns a loopback address into this machine's outward one unless it is in its
-        # loopback-only mode, which it reads once, at import: a loopback cluster stays on loopback
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    from lib.runs.executors_ray import RayExecutor  # Ray costs seconds to import: only when asked for
-
-    return RayExecutor(store, address, worker_module)

@@ -23,13 +23,19 @@ import sys
 import time
 from pathlib import Path
 
-import ray
-
 from lib import settings
 from lib.runs.executors import WORKER_MODULE, Ended
 from lib.runs.store_errors import StoreError
 
 CAPACITY_TTL_S = 5.0  # how long the cluster's size is trusted before asking Ray again
+LOOPBACK = ("127.0.0.1", "localhost")
+
+
+def _ray():
+    """Ray, imported on first use: it costs seconds, and only a Ray executor needs it."""
+    import ray
+
+    return ray
 
 
 def _die_with_parent() -> None:
@@ -38,11 +44,17 @@ def _die_with_parent() -> None:
 
 
 def this_node_name() -> str:
+    ray = _ray()
     node_id = ray.get_runtime_context().get_node_id()
     for node in ray.nodes():
         if node["NodeID"] == node_id:
             return node.get("NodeName") or node["NodeManagerAddress"]
     return node_id[:12]
+
+
+def largest_node_gpus() -> int:
+    ray = _ray()
+    return max((int(n["Resources"].get("GPU", 0)) for n in ray.nodes() if n.get("Alive")), default=0) or 1
 
 
 def run_worker_task(run_id: str, attempt: int, runs_dir: str, store_url: str | None, worker_module: str) -> dict:
@@ -65,12 +77,15 @@ def run_worker_task(run_id: str, attempt: int, runs_dir: str, store_url: str | N
 
 def connect(address: str) -> None:
     """Join the cluster as a driver (once per process). Workers find this project through PYTHONPATH."""
+    kwargs = {}
+    if address.removeprefix("ray://").rsplit(":", 1)[0] in LOOPBACK:
+        # Ray turns a loopback address into this machine's outward one unless it is in its
+        # loopback-only mode, which it reads once, at import: a loopback cluster stays on loopback
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        kwargs["_node_ip_address"] = "127.0.0.1"
+    ray = _ray()
     if ray.is_initialized():
         return
-    kwargs = {}
-    host = address.removeprefix("ray://").rsplit(":", 1)[0]
-    if host in ("127.0.0.1", "localhost"):
-        kwargs["_node_ip_address"] = "127.0.0.1"  # a cluster on loopback stays on loopback
     try:
         ray.init(
             address=address,
@@ -99,14 +114,15 @@ class RayExecutor:
             raise StoreError("the Ray executor needs the cluster's address: set CONVSTUDIO_RAY_ADDRESS=host:port")
         self.worker_module = worker_module
         connect(self.address)
-        self._task = ray.remote(run_worker_task)
-        self.refs: dict[str, ray.ObjectRef] = {}
+        self.ray = _ray()
+        self._task = self.ray.remote(run_worker_task)
+        self.refs: dict = {}  # (run id, attempt) -> the Ray task's ObjectRef
         self._capacity, self._capacity_at = None, 0.0
 
     def resources(self) -> dict:
         """Nodes, GPUs and CPUs of the cluster, and how many are free now (the sidebar shows it)."""
-        total, free = ray.cluster_resources(), ray.available_resources()
-        alive = [n for n in ray.nodes() if n.get("Alive")]
+        total, free = self.ray.cluster_resources(), self.ray.available_resources()
+        alive = [n for n in self.ray.nodes() if n.get("Alive")]
         return {
             "nodes": len(alive),
             "gpus": int(total.get("GPU", 0)),
@@ -118,41 +134,44 @@ class RayExecutor:
     def slots(self) -> list[str]:
         """One place per GPU in the cluster (per CPU where it has none); re-read every few seconds."""
         if self._capacity is None or time.monotonic() - self._capacity_at > CAPACITY_TTL_S:
-            total = ray.cluster_resources()
+            total = self.ray.cluster_resources()
             self._capacity = int(total.get("GPU", 0)) or int(total.get("CPU", 0))
             self._capacity_at = time.monotonic()
         return [f"ray-{i}" for i in range(self._capacity)]
 
     def start(self, run) -> None:
-        gpu = int(ray.cluster_resources().get("GPU", 0)) > 0
-        options = {"num_gpus": 1, "num_cpus": 1} if gpu else {"num_cpus": 1}
+        options = {"num_cpus": 1}
+        if self.ray.cluster_resources().get("GPU", 0):
+            # --multi-gpu keeps its meaning: every GPU of one node (the largest), never several nodes
+            options["num_gpus"] = largest_node_gpus() if run.config.multi_gpu else 1
         ref = self._task.options(max_retries=0, name=f"convstudio-{run.id}", **options).remote(
             run.id, run.attempt, str(self.store.root), self.store.url or None, self.worker_module
         )
-        self.refs[run.id] = ref
+        self.refs[(run.id, run.attempt)] = ref
 
     def poll(self) -> list[Ended]:
         if not self.refs:
             return []
-        ready, _ = ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=0)
+        ready, _ = self.ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=0)
         ready = set(ready)
         ended = []
-        for run_id, ref in list(self.refs.items()):
+        for (run_id, attempt), ref in list(self.refs.items()):
             if ref not in ready:
                 continue
-            del self.refs[run_id]
+            del self.refs[(run_id, attempt)]
             try:
-                result = ray.get(ref, timeout=0)
-            except ray.exceptions.RayError as exc:  # the task itself was lost: its node or worker died
-                ended.append(Ended(run_id, "interrupted", self._lost_reason(run_id, exc)))
+                result = self.ray.get(ref, timeout=0)
+            except self.ray.exceptions.RayError as exc:  # the task itself was lost: its node or worker died
+                ended.append(Ended(run_id, attempt, "interrupted", self._lost_reason(run_id, exc)))
                 continue
             if result.get("error"):
-                ended.append(Ended(run_id, "failed", result["error"]))
+                ended.append(Ended(run_id, attempt, "failed", result["error"]))
             elif result["code"] not in (0, None):
-                ended.append(
-                    Ended(run_id, "failed", f"The worker on node {result['node']} exited with code {result['code']}"
-                          f" without reporting a result; see {self.store.run_dir(run_id)}/worker.log")
-                )  # fmt: skip
+                reason = (
+                    f"The worker on node {result['node']} exited with code {result['code']} without reporting"
+                    f" a result; see {self.store.run_dir(run_id)}/worker.log"
+                )
+                ended.append(Ended(run_id, attempt, "failed", reason))
         return ended
 
     def _lost_reason(self, run_id: str, exc: Exception) -> str:
@@ -166,5 +185,5 @@ class RayExecutor:
     def close(self) -> None:
         """Leave the cluster. Tasks belong to this driver: Ray ends them with it (their runs are then
         marked interrupted by the next scheduler's heartbeat check), so `serve` is meant to keep running."""
-        if ray.is_initialized():
-            ray.shutdown()
+        if self.ray.is_initialized():
+            self.ray.shutdown()

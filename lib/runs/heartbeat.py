@@ -12,7 +12,6 @@ so one run never trains twice at the same time.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import threading
 
@@ -20,11 +19,6 @@ from lib import settings
 from lib.runs.store_errors import StoreError
 
 LOST_CLAIM_EXIT = 75  # the exit code of a worker whose claim was taken over
-
-
-def node_name() -> str:
-    """This worker's machine as the run records it (the Ray node's name under Ray)."""
-    return os.environ.get("CONVSTUDIO_NODE") or socket.gethostname()
 
 
 def visible_gpus() -> str:
@@ -44,7 +38,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._loop, name="convstudio-heartbeat", daemon=True)
 
     def beat(self) -> str | None:
-        self.status = self.store.heartbeat(self.run_id, node=node_name(), gpu=visible_gpus(), pid=os.getpid())
+        self.status = self.store.heartbeat(self.run_id, node=settings.node_name(), gpu=visible_gpus(), pid=os.getpid())
         if self.status is None:
             self.on_lost()
         elif self.status == "stopping":

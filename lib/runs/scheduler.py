@@ -1,130 +1,138 @@
-"""The scheduler and the worker: queued runs become worker processes, one per slot.
+"""The scheduler: claims queued runs, hands them to an executor, and notices workers that died.
 
-    python -m lib.runs.scheduler RUN_ID [--runs-dir DIR]   # the worker: trains one claimed run
+It runs inside the app (a background thread) or on its own (`python -m lib.cli serve`).
+Several may run against one store: each tick first takes (or renews) a lease in the
+store, so exactly one scheduler per executor and machine (one per cluster for Ray)
+starts work; the others stand by and take over when its lease runs out. Claims are
+atomic in the store, so even two schedulers that both hold work can never start one
+run twice.
 
-A worker is its own process (and session), so a page change, a reload or even a
-restarted server does not touch it, GPU memory is given back when it ends, and a
-crash takes down one run. The scheduler claims runs from the store, starts
-workers, and turns any worker that died without reporting into a `failed` run.
+Liveness is the worker's heartbeat in the store: a run that has not beaten for longer
+than the limit is marked interrupted with where it ran and why, whatever killed it
+and on whichever machine. The executor also reports its own workers that exited
+badly, at once and with their exit code.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
-import traceback
-from pathlib import Path
 
 from lib import settings
-from lib import devices
+from lib.runs.executors import LocalExecutor
+from lib.runs.executors_ray import RayExecutor
 from lib.runs.store import Store
+from lib.runs.store_errors import StoreError
 
-STARTUP_GRACE_S = 60  # a claimed run may have no pid yet for this long
-
-
-# -- is a worker still alive? -------------------------------------------------
-def worker_alive(pid: int | None, run_id: str) -> bool:
-    """True if `pid` is a live (or not yet reaped) worker for this run; guards against pid reuse."""
-    if not pid:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if not cmdline:
-            # Exiting or a zombie: its parent scheduler is about to reap it and record why it ended,
-            # unless that parent is gone too (then init adopted it, ppid 1) and nobody will.
-            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].split()[1])
-            return ppid != 1 and Path(f"/proc/{ppid}").exists()
-    except OSError:
-        return False
-    return run_id.encode() in cmdline
+LEASE_TTL_S = 15.0  # a scheduler that stops ticking for this long hands over to another
 
 
-def signal_name(code: int) -> str:
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
+def make_executor(store: Store, slots: list[str] | None = None, worker_module: str = "lib.train"):
+    """The executor settings ask for (CONVSTUDIO_EXECUTOR): local unless it says ray."""
+    if settings.executor() == "ray":
+        return RayExecutor(store, settings.ray_address(), worker_module)
+    return LocalExecutor(store, slots, worker_module)
 
 
-# -- the scheduler -------------------------------------------------------------
 class Scheduler:
-    """Starts queued runs on free slots and reaps workers. Safe to run in several processes."""
+    """Starts queued runs on free places and reaps workers. Safe to run in several processes."""
 
-    def __init__(self, store: Store, slots: list[str] | None = None, worker_module: str = "lib.train"):
+    def __init__(
+        self,
+        store: Store,
+        slots: list[str] | None = None,
+        worker_module: str = "lib.train",
+        executor=None,
+        heartbeat_limit_s: float | None = None,
+        startup_grace_s: float | None = None,
+        lease_ttl_s: float = LEASE_TTL_S,
+        holder: str | None = None,
+    ):
         self.store = store
-        self.worker_module = worker_module  # the reliability tests swap in a trivial worker
-        self.slots = slots or devices.worker_slots()
-        self.children: dict[str, subprocess.Popen] = {}
+        self.executor = executor or make_executor(store, slots, worker_module)
+        self.heartbeat_limit_s = heartbeat_limit_s or settings.heartbeat_limit_s()
+        self.startup_grace_s = startup_grace_s or max(self.heartbeat_limit_s, 120.0)
+        self.lease_ttl_s = lease_ttl_s
+        # one holder per process: schedulers in one process (tests, the CLI beside nothing else)
+        # never wait on each other; another process waits until this one's lease runs out
+        self.holder = holder or f"{settings.node_name()}:{os.getpid()}"
+        self.leading = False
         self._lock = threading.Lock()
         self._thread = None
+        self._stop = threading.Event()
+        self._watching_since = time.time()  # heartbeats are judged only over time we could see the store
+        self._last_ok = None
+        atexit.register(self._release_lease)  # a CLI that exits hands the queue over at once
 
-    def recover(self) -> list[str]:
-        """At start: runs left active by a server that died, with no live worker, become interrupted."""
+    # compatibility with callers of the local scheduler
+    @property
+    def slots(self) -> list[str]:
+        return self.executor.slots()
+
+    @property
+    def children(self) -> dict:
+        return getattr(self.executor, "children", {})
+
+    # -- liveness ----------------------------------------------------------------------
+    def _lost_reason(self, run, silent_s: float) -> str:
+        where = f" on {run.node}" if run.node else ""
+        if run.heartbeat is None:
+            what = f"Its worker{where} never reported after {silent_s:.0f} s (it did not start, or died at once)."
+        else:
+            what = (
+                f"Its worker{where} stopped reporting {silent_s:.0f} s ago (after epoch {run.epochs_completed}):"
+                " the worker or its machine stopped."
+            )
+        return what + " Resume it to continue from its last saved epoch."
+
+    def reap_stale(self, judge_from: float | None = None) -> list[str]:
+        """Interrupt active runs whose worker has been silent past the limit. Returns their ids."""
+        now = time.time()
+        since = self._watching_since if judge_from is None else judge_from
         lost = []
         for run in self.store.active():
-            if run.id in self.children or worker_alive(run.pid, run.id):
+            last = run.heartbeat or run.claimed or run.started or 0.0
+            limit = self.heartbeat_limit_s if run.heartbeat else self.startup_grace_s
+            if now - max(last, since) <= limit:
                 continue
-            if run.pid is None and time.time() - (run.started or 0) < STARTUP_GRACE_S:
-                continue
-            note = f"The server stopped while this run was training (after epoch {run.epochs_completed})."
-            if self.store.finish(run.id, "interrupted", error=note + " Resume it to continue."):
+            if self.store.mark_lost(run.id, run.attempt, now - limit, self._lost_reason(run, now - last)):
                 lost.append(run.id)
         return lost
 
+    def recover(self) -> list[str]:
+        """At start: runs whose worker has already been silent past the limit become interrupted."""
+        return self.reap_stale(judge_from=0.0)
+
+    # -- the tick ---------------------------------------------------------------------
+    def _lead(self) -> bool:
+        info = {"executor": self.executor.name, "pid": os.getpid(), "node": settings.node_name()}
+        self.leading = self.store.acquire_lease(self.executor.lease_name, self.holder, self.lease_ttl_s, info)
+        return self.leading
+
     def tick(self) -> list[str]:
-        """Reap finished workers, then start queued runs while slots are free. Returns started ids."""
+        """Reap, check heartbeats, then start queued runs while there is room. Returns started ids."""
         with self._lock:
-            self.reap()
+            now = time.time()
+            if self._last_ok is not None and now - self._last_ok > self.lease_ttl_s:
+                self._watching_since = now  # we could not see the store: give every worker a fresh limit
+            if not self._lead():
+                self._last_ok = now
+                return []
+            for ended in self.executor.poll():
+                self.store.finish(ended.run_id, ended.status, error=ended.reason, attempt=ended.attempt)
+            self.reap_stale()
             started = []
             while True:
-                run = self.store.claim_next(self.slots)
+                run = self.store.claim_next(self.executor.slots(), node=self.executor.node, executor=self.executor.name)
                 if run is None:
-                    return started
-                self._spawn(run)
+                    break
+                self.executor.start(run)
                 started.append(run.id)
-
-    def _spawn(self, run) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-        if run.slot != "cpu":
-            env["CUDA_VISIBLE_DEVICES"] = run.slot
-        log = open(self.store.run_dir(run.id) / "worker.log", "ab")
-        cmd = [sys.executable, "-m", self.worker_module, run.id, "--runs-dir", str(self.store.root)]
-        try:
-            proc = subprocess.Popen(
-                cmd, cwd=settings.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        except OSError as exc:
-            self.store.finish(run.id, "failed", error=f"could not start the worker: {exc}")
-            return
-        finally:
-            log.close()
-        self.store.set_pid(run.id, proc.pid)
-        self.children[run.id] = proc
-
-    def reap(self) -> None:
-        for run_id, proc in list(self.children.items()):
-            code = proc.poll()
-            if code is None:
-                continue
-            del self.children[run_id]
-            if code < 0:
-                reason = f"The worker was killed by {signal_name(code)}"
-                if code == -signal.SIGKILL:
-                    reason += " (killed by a user, or by the system when out of memory)"
-            else:
-                reason = f"The worker exited with code {code} without reporting a result"
-            self.store.finish(run_id, "failed", error=reason + f"; see {self.store.run_dir(run_id)}/worker.log")
-        # workers started by other processes (another scheduler that has since gone away)
-        for run in self.store.active():
-            if run.id in self.children or worker_alive(run.pid, run.id):
-                continue
-            if run.pid is None and time.time() - (run.started or 0) < STARTUP_GRACE_S:
-                continue
-            self.store.finish(run.id, "failed", error="The worker process ended without reporting a result")
+            self._last_ok = time.time()
+            return started
 
     def wait(self, run_id: str, poll: float = 0.5, on_poll=None):
         """Tick until `run_id` has finished; `on_poll(run)` is called on every poll."""
@@ -137,20 +145,48 @@ class Scheduler:
                 return run
             time.sleep(poll)
 
+    # -- running on its own -------------------------------------------------------------
+    def run_forever(self, interval: float = 1.0, stop: threading.Event | None = None) -> None:
+        """Tick until `stop` is set; a store fault is one line on stderr and the next tick tries again."""
+        stop = stop or self._stop
+        try:
+            self.recover()
+        except StoreError as exc:
+            print(f"scheduler: {exc}", file=sys.stderr, flush=True)
+        while not stop.is_set():
+            try:
+                self.tick()
+            except StoreError as exc:  # a locked store or a full disk: say so, keep going
+                print(f"scheduler: {exc}", file=sys.stderr, flush=True)
+            stop.wait(interval)
+
     def start_background(self, interval: float = 1.0) -> threading.Thread:
-        """A daemon thread ticking forever (one per server, held by st.cache_resource)."""
+        """A daemon thread ticking forever (one per server, held by st.cache_resource). It only starts
+        work while it holds the lease, so a server next to a `cli serve` stays out of its way."""
         if self._thread and self._thread.is_alive():
             return self._thread
-
-        def loop():
-            while True:
-                try:
-                    self.tick()
-                except Exception:  # the loop must survive a locked store or a full disk
-                    traceback.print_exc()
-                time.sleep(interval)
-
-        self.recover()
-        self._thread = threading.Thread(target=loop, name="convstudio-scheduler", daemon=True)
+        self._thread = threading.Thread(
+            target=self.run_forever, args=(interval,), name="convstudio-scheduler", daemon=True
+        )
         self._thread.start()
         return self._thread
+
+    def close(self) -> None:
+        """Stop ticking and hand the lease over at once (workers keep going)."""
+        self._stop.set()
+        if self._thread and self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._release_lease()
+        self.executor.close()
+
+    def _release_lease(self) -> None:
+        try:
+            if self.leading:
+                self.store.release_lease(self.executor.lease_name, self.holder)
+                self.leading = False
+        except StoreError:
+            pass  # the lease simply runs out
+
+
+def local_scheduler(store: Store, slots=None, worker_module: str = "lib.train") -> Scheduler:
+    return Scheduler(store, executor=LocalExecutor(store, slots, worker_module))

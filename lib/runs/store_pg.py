@@ -17,18 +17,19 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from lib import settings
 from lib.runs.store_errors import redact
-from lib.runs.store_sql import DEFAULT_WAIT_S, Backend, Connection
+from lib.runs.store_sql import Backend, Connection
 
 
 class PostgresBackend(Backend):
     dialect = "postgresql"
 
-    def __init__(self, url: str, wait_s: float = DEFAULT_WAIT_S, pool_size: int | None = None):
+    def __init__(self, url: str, wait_s: float | None = None, pool_size: int | None = None):
         super().__init__(wait_s)
         self.url = url
         self.where = redact(url)
-        self.pool_size = pool_size or int(os.environ.get("CONVSTUDIO_STORE_POOL", "4"))
+        self.pool_size = pool_size or settings.store_pool_size()
         self._pool, self._pid = None, None
         self._pool_lock = threading.Lock()
 

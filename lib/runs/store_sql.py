@@ -20,9 +20,8 @@ import zlib
 from contextlib import closing
 from pathlib import Path
 
+from lib import settings
 from lib.runs.store_errors import StoreDamaged, StoreError, damaged_message, translate
-
-DEFAULT_WAIT_S = float(os.environ.get("CONVSTUDIO_STORE_WAIT_S", "30"))
 
 
 class Connection:
@@ -60,8 +59,8 @@ class Backend:
     dialect = ""
     where = ""
 
-    def __init__(self, wait_s: float = DEFAULT_WAIT_S):
-        self.wait_s = wait_s
+    def __init__(self, wait_s: float | None = None):
+        self.wait_s = settings.store_wait_s() if wait_s is None else wait_s
 
     def run(self, action, write: bool = False, wait_s: float | None = None):
         """`action(Connection)` in one transaction, retried while the store is busy for up to wait_s."""
@@ -85,7 +84,7 @@ class Backend:
 class SqliteBackend(Backend):
     dialect = "sqlite"
 
-    def __init__(self, path: str | os.PathLike, wait_s: float = DEFAULT_WAIT_S):
+    def __init__(self, path: str | os.PathLike, wait_s: float | None = None):
         super().__init__(wait_s)
         self.path = Path(path)
         self.where = str(self.path)

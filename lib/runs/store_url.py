@@ -7,7 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from lib.runs.store_errors import StoreError, redact
 from lib.runs.store_pg import PostgresBackend
-from lib.runs.store_sql import DEFAULT_WAIT_S, Backend, SqliteBackend
+from lib.runs.store_sql import Backend, SqliteBackend
 
 
 def parse_store_url(url: str | None, runs_root: Path) -> tuple[str, str]:
@@ -30,7 +30,7 @@ def parse_store_url(url: str | None, runs_root: Path) -> tuple[str, str]:
     )
 
 
-def open_backend(url: str | None, runs_root: Path, wait_s: float = DEFAULT_WAIT_S) -> Backend:
+def open_backend(url: str | None, runs_root: Path, wait_s: float | None = None) -> Backend:
     dialect, target = parse_store_url(url, runs_root)
     if dialect == "sqlite":
         return SqliteBackend(target, wait_s)

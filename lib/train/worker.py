@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
 import traceback
 
+from lib import settings
+from lib.runs.heartbeat import Heartbeat
 from lib.runs.store import Store, UnknownRun
+from lib.runs.store_errors import StoreError
 from lib.sweeps.lr_finder import is_finder
 from lib.train import fit, lr_find
+
+FINAL_WAIT_S = 600  # a worker's result is worth waiting for when another program holds the store
 
 
 def describe_error(exc: BaseException, batch_size: int | None = None) -> str:
@@ -35,22 +39,24 @@ def describe_error(exc: BaseException, batch_size: int | None = None) -> str:
 
 def run_worker(run_id: str, runs_dir: str | None = None) -> int:
     """Train one run that a scheduler has claimed. Returns the process exit code."""
-    store = Store(runs_dir)
     try:
+        store = Store(runs_dir)
         run = store.get(run_id)
-    except UnknownRun:
-        print(f"error: no run {run_id!r} in {store.root}", file=sys.stderr)
+    except (UnknownRun, StoreError) as exc:  # the scheduler's heartbeat check reports the run
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if run.status not in ("running", "stopping"):
         print(f"error: run {run_id} is {run.status}, not claimed by a scheduler", file=sys.stderr)
         return 2
-    store.set_pid(run_id, os.getpid())
-    try:
-        (lr_find.find_rate if is_finder(run.config) else fit.train_run)(store, run_id)
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach the store
-        traceback.print_exc()
-        store.finish(run_id, "failed", error=describe_error(exc, run.config.batch_size))
-        return 1
+    attempt = settings.attempt() or run.attempt
+    with Heartbeat(store, run_id, attempt):  # liveness for any scheduler, on any machine
+        try:
+            (lr_find.find_rate if is_finder(run.config) else fit.train_run)(store, run_id)
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the store
+            traceback.print_exc()
+            # a locked store is waited out for minutes: the failure is recorded once it is writable again
+            store.finish(run_id, "failed", error=describe_error(exc, run.config.batch_size), wait_s=FINAL_WAIT_S)
+            return 1
     return 0
 
 
