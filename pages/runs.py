@@ -26,6 +26,8 @@ def _row(run) -> dict:
     return {
         "run": run.id,
         "status": run.status,
+        "test accuracy": run.test_accuracy,  # what people compare first, before the table scrolls
+        "time": format_seconds(run.duration) if run.duration else "",
         "dataset": run.dataset,
         "architecture": run.architecture,
         "epochs": f"{run.epochs_completed}/{c.epochs}",
@@ -34,8 +36,6 @@ def _row(run) -> dict:
         "optimizer": c.optimizer,
         "dropout": c.dropout,
         "BatchNorm": c.batchnorm,
-        "test accuracy": run.test_accuracy,
-        "time": format_seconds(run.duration) if run.duration else "",
     }
 
 
@@ -139,12 +139,12 @@ if not selected:
 actions = st.columns(4)
 one = len(selected) == 1
 actions[0].button(
-    "Train again with these settings",
+    "Train again",
     disabled=not one,
     on_click=_train_again,
     args=(selected[0],),
     icon=":material/replay:",
-    help="Fills the Train page with this run's settings." if one else "Select exactly one run.",
+    help="Fills the Train page with this run's settings, for a new run." if one else "Select exactly one run.",
 )
 actions[1].button("Watch on the Train page", disabled=not one, on_click=_watch, args=(selected[0],))
 forbidden = [r for r in runs if r.id in selected and not auth.may_manage(r)]

@@ -233,12 +233,12 @@ def test_runs_table_filters_compares_and_trains_again(env, tiny_data_dir, store)
     at.run()
     overlay = at.get("plotly_chart")
     assert len(overlay) == 1
-    train_again = next(b for b in at.button if b.label == "Train again with these settings")
+    train_again = next(b for b in at.button if b.label == "Train again")
     assert train_again.disabled  # two runs selected: which settings?
 
     at.session_state["cs_runs_selected"] = [first]
     at.run()
-    next(b for b in at.button if b.label == "Train again with these settings").click().run()
+    next(b for b in at.button if b.label == "Train again").click().run()
     assert at.title[0].value == "Train"
     assert at.number_input(key="w_epochs").value == 2
     assert at.number_input(key="w_batch_size").value == 32

@@ -146,7 +146,7 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         settle(page)
         box = table.bounding_box()
         page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the first row's tick box
-        page.get_by_role("button", name="Train again with these settings").wait_for()
+        page.get_by_role("button", name="Train again", exact=True).wait_for()
         page.get_by_text("Select two or more runs to compare them.").wait_for()
         page.screenshot(path=screenshots_dir / "runs.png")
 

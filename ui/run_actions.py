@@ -33,8 +33,8 @@ def tflite_file(store: Store, run_id: str) -> bytes:
         return export.export_model(store, run_id, "tflite", Path(tmp) / "model.tflite").read_bytes()
 
 
-def _message(run_id: str, text: str, ok: bool) -> None:
-    st.session_state[f"cs_action_{run_id}"] = (ok, text)
+def _message(run_id: str, text: str, ok: bool, watch_id: str | None = None) -> None:
+    st.session_state[f"cs_action_{run_id}"] = (ok, text, watch_id or run_id)
 
 
 def _continue(store: Store, run_id: str) -> None:
@@ -58,7 +58,7 @@ def _finetune(store: Store, run_id: str) -> None:
     except ConfigError as exc:
         _message(run_id, f"Cannot fine-tune: {exc.field.replace('_', ' ')} {exc.message}", False)
         return
-    _message(run_id, f"Fine-tuning queued as run {new_id} (learning rate {lr:g}, {epochs} epochs).", True)
+    _message(run_id, f"Fine-tuning queued as run {new_id} (learning rate {lr:g}, {epochs} epochs).", True, new_id)
     state.watch_run(new_id)
 
 
@@ -144,9 +144,15 @@ def render_run_actions(store: Store, run: Run) -> None:
             key=f"finetune_{run.id}",
             help="A new run that starts from this run's weights, linked to it as its parent.",
         )
-    outcome = st.session_state.pop(f"cs_action_{run.id}", None)
+    # kept (not popped): the Runs page redraws itself while the run trains, and must not wipe it
+    outcome = st.session_state.get(f"cs_action_{run.id}")
     if outcome:
-        ok, text = outcome
+        ok, text, watch_id = outcome
         (st.success if ok else st.error)(text)
         if ok:
-            st.page_link("pages/train.py", label="Watch it on the Train page", icon=":material/monitoring:")
+            st.page_link(
+                "pages/train.py",
+                label=f"Watch run {watch_id} on the Train page",
+                icon=":material/monitoring:",
+                query_params={"run": watch_id},
+            )
