@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 import tomllib
 
 import pytest
+from argon2.exceptions import VerifyMismatchError
 
 from lib.runs import accounts
 from lib.runs.accounts import AccountError
@@ -194,3 +196,32 @@ def test_concurrent_additions_lose_no_account(secrets):
     for t in threads:
         t.join()
     assert sorted(accounts.read_accounts(secrets).users) == names
+
+
+def test_a_flood_of_logins_runs_only_a_few_argon2_checks_at_once(secrets, monkeypatch):
+    """Each check takes 64 MiB; a hundred parallel logins must not take 6 GiB."""
+    accounts.add_user(secrets, "ada", "ada's long secret")
+    found = accounts.read_accounts(secrets)
+    real, lock, running, most = accounts._hasher, threading.Lock(), [0], [0]
+
+    class Counting:
+        hash = real.hash
+
+        def verify(self, digest, password):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            try:
+                time.sleep(0.01)  # long enough for the others to pile up
+                raise VerifyMismatchError
+            finally:
+                with lock:
+                    running[0] -= 1
+
+    monkeypatch.setattr(accounts, "_hasher", Counting())
+    threads = [threading.Thread(target=accounts.verify, args=(found, f"user{i}", "guess")) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 1 < most[0] <= accounts.MAX_PARALLEL_CHECKS

@@ -28,6 +28,7 @@ import fcntl
 import functools
 import os
 import tempfile
+import threading
 import tomllib
 import unicodedata
 from collections.abc import Iterator
@@ -46,6 +47,10 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 takes any length; a cap keeps a hostile megabyte form field cheap
 
 _hasher = PasswordHasher()
+# Each check takes argon2's 64 MiB: a flood of logins from many addresses waits here instead of
+# filling the server's memory (4 at once: 256 MiB, and about as many as two cores can run anyway).
+MAX_PARALLEL_CHECKS = 4
+_checking = threading.BoundedSemaphore(MAX_PARALLEL_CHECKS)
 
 
 class AccountError(ValueError):
@@ -139,19 +144,17 @@ def verify(accounts: Accounts, name: str, password: str) -> bool:
     except AccountError:
         name, password = "", ""
     stored = accounts.users.get(name) if name else None
-    try:
-        _hasher.verify(stored or _decoy_hash(), password)
-    except InvalidHashError:
-        _verify_decoy(password)  # a damaged stored hash: same time as a wrong password
-        return False
-    except VerificationError:
-        return False
+    decoy = _decoy_hash()
+    with _checking:
+        try:
+            _hasher.verify(stored or decoy, password)
+        except InvalidHashError:
+            with contextlib.suppress(VerificationError, InvalidHashError):
+                _hasher.verify(decoy, password)  # a damaged stored hash: same time as a wrong password
+            return False
+        except VerificationError:
+            return False
     return stored is not None
-
-
-def _verify_decoy(password: str) -> None:
-    with contextlib.suppress(VerificationError, InvalidHashError):
-        _hasher.verify(_decoy_hash(), password)
 
 
 def add_user(path: str | Path, name: str, password: str, admin: bool = False) -> str:
