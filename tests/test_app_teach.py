@@ -1,0 +1,116 @@
+"""Teach it in the app (AppTest): collect mode, correct on Predict, projector and suspects on Evaluate."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from lib.data import custom
+from lib.runs.store import Store
+from lib.teach import collect, finetune
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def png(colour, size=(48, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def app_on(monkeypatch, page: str, runs_dir, state: dict | None = None) -> AppTest:
+    monkeypatch.setenv("CONVSTUDIO_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("CONVSTUDIO_NO_SCHEDULER", "1")
+    monkeypatch.syspath_prepend(str(ROOT))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def own_run(trained_run, tmp_path):
+    """A private copy of the trained tiny run (corrections are written beside it)."""
+    runs, run_id = trained_run
+    shutil.copytree(runs, tmp_path / "runs")
+    return tmp_path / "runs", run_id
+
+
+# -- collect ---------------------------------------------------------------------------------
+def test_collect_mode_adds_uploads_to_a_class_and_saves_an_ordinary_dataset(monkeypatch, tmp_path):
+    monkeypatch.setenv("CONVSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    for i in range(3):
+        collect.add_image("pets", "dog", png((0, 40 * i, 200)))  # one class collected earlier
+    at = app_on(monkeypatch, "pages/custom_data.py", tmp_path / "runs", state={"cd_collect": True})
+    at.text_input(key="collect_name").input("pets").run()
+    form_input = next(t for t in at.text_input if t.label == "New class")
+    form_input.input("cat")
+    next(b for b in at.button if b.label == "Add class").click().run()
+    assert not at.exception, at.exception
+    assert any(e.label.startswith("**cat**: 0 image") for e in at.expander)
+    at.radio(key="collect_src_pets_cat").set_value("Upload").run()
+    uploader = next(u for u in at.get("file_uploader") if "cat" in u.proto.label)
+    uploader.set_value([("a.png", png("red"), "image/png"), ("b.png", png("orange"), "image/png")]).run()
+    at.button(key="collect_up_add_pets_cat").click().run()
+    assert not at.exception, at.exception
+    assert collect.counts("pets") == {"cat": 2, "dog": 3}
+    next(b for b in at.button if b.label == "Save dataset").click().run()
+    assert not at.exception, at.exception
+    assert custom.is_saved("pets") and custom.manifest("pets")["class_names"] == ["cat", "dog"]
+    assert any("Saved **pets**" in s.value for s in at.success)
+
+
+# -- correct on Predict --------------------------------------------------------------------------
+def test_a_wrong_prediction_becomes_a_correction_and_a_fine_tune_run(monkeypatch, own_run):
+    import base64
+
+    runs_dir, run_id = own_run
+    image = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(image).line([(100, 60), (180, 60), (120, 220)], fill=255, width=18)
+    buffer = io.BytesIO()
+    image.convert("RGBA").save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    drawn = {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": url}}
+    at = app_on(monkeypatch, "pages/predict.py", runs_dir, state={"predict_canvas": drawn})
+    at.selectbox(key="correct_to_canvas").set_value(7).run()
+    at.button(key="correct_add_canvas").click().run()
+    assert not at.exception, at.exception
+    store = Store(runs_dir)
+    records = finetune.box(store, run_id).records()
+    assert [(c.label, c.source) for c in records] == [(7, "canvas")]
+    assert any(m.value.startswith("#### Corrections for this model (1)") for m in at.markdown)
+    at.button(key=f"correct_finetune_{run_id}").click().run()
+    assert not at.exception, at.exception
+    children = [r for r in store.list_runs() if r.config.extra.get("corrections_from") == run_id]
+    assert len(children) == 1 and children[0].status == "queued" and children[0].parent_id == run_id
+    assert any("Queued run" in s.value for s in at.success)
+
+
+# -- projector and suspects on Evaluate ------------------------------------------------------------
+def test_the_projector_draws_a_webgl_map_of_the_test_images(monkeypatch, trained_run):
+    runs_dir, run_id = trained_run
+    state = {"eval_section": "Projector", f"proj_method_{run_id}": "PCA (instant)"}
+    at = app_on(monkeypatch, "pages/evaluate.py", runs_dir, state=state)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    scatter = [c for c in charts if c["data"] and c["data"][0]["type"] == "scattergl"]
+    assert scatter and scatter[0]["layout"]["dragmode"] == "lasso"
+    assert any("penultimate-layer features" in c.value for c in at.caption)
+
+
+def test_label_suspects_are_listed_and_a_built_in_dataset_is_never_changed(monkeypatch, trained_run):
+    runs_dir, run_id = trained_run
+    state = {"eval_section": "Label suspects", f"sus_on_{run_id}": True}
+    at = app_on(monkeypatch, "pages/evaluate.py", runs_dir, state=state)
+    assert any("most suspect labels" in m.value for m in at.markdown)
+    at.checkbox[0].check().run()
+    assert not at.exception, at.exception
+    assert any("built-in dataset" in i.value for i in at.info)
