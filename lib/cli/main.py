@@ -177,8 +177,12 @@ def cmd_train(args, store: Store) -> int:
         run = scheduler.wait(run_id, on_poll=show)
     except KeyboardInterrupt:
         previous = signal.signal(signal.SIGINT, _leave_on_second_interrupt(run_id))
-        print("\nstopping (the model trained so far is kept)...", file=sys.stderr)
-        store.request_stop(run_id)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # a second Ctrl-C waits for the request
+        try:
+            print("\nstopping (the model trained so far is kept)...", file=sys.stderr)
+            store.request_stop(run_id)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         run = scheduler.wait(run_id)
         signal.signal(signal.SIGINT, previous)
     show.close()

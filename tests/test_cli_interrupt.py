@@ -1,0 +1,53 @@
+"""A second Ctrl-C during `cli train` stops the waiting, not the run's clean stop: no traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lib.runs.store import Store
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def wait(predicate, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def test_a_second_ctrl_c_prints_no_traceback_and_the_run_still_stops_cleanly(runs_dir, tiny_data_dir):
+    cmd = [sys.executable, "-m", "lib.cli", "--runs-dir", str(runs_dir), "train", "--dataset", "mnist",
+           "--data-dir", tiny_data_dir, "--model", "simple_cnn", "--epochs", "50", "--batch-size", "8"]  # fmt: skip
+    env = {**os.environ, "CONVSTUDIO_FORCE_CPU": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()
+        assert first.startswith("run ") and "queued" in first, first
+        run_id = first.split()[1]
+        store = Store(runs_dir)
+        wait(lambda: store.batches(run_id))  # training for real
+        proc.send_signal(signal.SIGINT)
+        lines = [first]
+        while "stopping" not in lines[-1]:
+            lines.append(proc.stderr.readline())
+            assert lines[-1], lines
+        proc.send_signal(signal.SIGINT)  # while the worker is still finishing its stop
+        out, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = "".join(lines) + rest
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert proc.returncode == 130 and "not waiting" in stderr, stderr
+    run = wait(lambda: (r := store.get(run_id)).is_finished and r)  # the worker finishes its clean stop
+    assert run.status == "stopped" and store.model_path(run_id).is_file()
