@@ -283,3 +283,25 @@ def test_saving_a_collection_over_anothers_dataset_is_a_removal_and_refused(data
     assert custom.listing()[0]["train"] == 30  # carol's images, untouched
     collect.save("pets", owner="ada", allowed=lambda owner: access.may_act_on(locked, "ada", owner))
     assert custom.owner("pets") == "carol" and custom.listing()[0]["train"] > 30  # replaced; still carol's
+
+
+def test_adding_images_from_the_cli_to_anothers_dataset_is_refused(data_root, tmp_path, monkeypatch, capsys):
+    secrets(tmp_path, monkeypatch, '[convstudio]\nadmins = ["ada"]\n[convstudio.users]\n')
+    custom.add("pets", make_zip(tmp_path / "p.zip", class_members()), owner="carol")
+    fill("pets")  # a collection behind it, as the page or an earlier add-images leaves
+    image = tmp_path / "cat.png"
+    image.write_bytes(class_members(per_class=1)["shapes/red/0.png"])
+    assert main(["dataset", "add-images", "pets", "--class", "cat", str(image)]) == 2
+    assert "only carol or an administrator can remove dataset 'pets'" in one_error_line(capsys)
+    assert custom.listing()[0]["train"] == 30 and custom.owner("pets") == "carol"
+
+
+def test_relabelling_anothers_dataset_is_refused_before_anything_moves(data_root, tmp_path):
+    locked = access.Policy(mode=access.ACCOUNTS, admins=("ada",))
+    custom.add("pets", make_zip(tmp_path / "p.zip", class_members()), owner="carol")
+    first = next((custom.folder("pets") / "train").rglob("*.png"))
+    with pytest.raises(collect.CollectRefused, match="only carol or an administrator can change dataset 'pets'"):
+        collect.fix("pets", [(str(first), None)], allowed=lambda owner: access.may_act_on(locked, "bob", owner))
+    assert first.exists() and not collect.exists("pets")
+    collect.fix("pets", [(str(first), None)], allowed=lambda owner: access.may_act_on(locked, "carol", owner))
+    assert custom.listing()[0]["train"] == 29 and custom.owner("pets") == "carol"

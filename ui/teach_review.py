@@ -14,8 +14,8 @@ import streamlit as st
 from lib.charts.projection import projection_figure
 from lib.data import custom, datasets
 from lib.teach import collect, review, suspects
+from ui import auth, state
 from ui import evaluation_cache as parts
-from ui import state
 
 SELECTED_SHOWN = 24
 SUSPECTS_SHOWN = 24
@@ -120,7 +120,8 @@ def fix_controls(run, indices: list[int], names: list[str], key: str) -> None:
 def apply_fix(run, indices: list[int], label: int | None) -> None:
     (x, _), _ = datasets.load_raw(run.config.dataset, run.config.data_dir)
     try:
-        collect.fix(run.config.dataset, [(str(x.paths[int(i)]), label) for i in indices])
+        changes = [(str(x.paths[int(i)]), label) for i in indices]
+        collect.fix(run.config.dataset, changes, allowed=auth.may_act_on)  # a new version replaces the dataset
     except (collect.CollectRefused, custom.Refused) as exc:
         st.error(str(exc))
         return

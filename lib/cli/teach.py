@@ -105,7 +105,11 @@ def queue_finetune(args, store: Store, given: dict) -> str:
 def cmd_add_images(args, store=None) -> int:
     try:
         files = [(name, read_file(name)) for name in args.files]
-        manifest, skipped = collect.add_files(args.name, args.class_name, files, args.image_size, args.color)
+        policy, user = access.load_policy(), access.os_user()
+        manifest, skipped = collect.add_files(
+            args.name, args.class_name, files, args.image_size, args.color, owner=user,
+            allowed=lambda owner: access.may_act_on(policy, user, owner),  # saving replaces the saved dataset
+        )  # fmt: skip
     except collect.CollectRefused as exc:
         raise CliError(str(exc)) from None
     for s in skipped:

@@ -198,11 +198,13 @@ def ready(name: str) -> bool:
     return len([c for c, n in counts(name).items() if n]) >= 2
 
 
-def add_files(name: str, class_name: str, files, image_size=None, color=None) -> tuple[dict | None, list[dict]]:
+def add_files(
+    name: str, class_name: str, files, image_size=None, color=None, owner=None, allowed=None
+) -> tuple[dict | None, list[dict]]:
     """Add (file name, bytes) pairs to class `class_name` of dataset `name` and save it when it can be.
 
     Returns (the manifest, or None while the collection has fewer than two classes; skipped files with
-    the reason). Creates the dataset when new.
+    the reason). Creates the dataset when new; `owner` and `allowed` as for save().
     """
     check_class(class_name)
     skipped = []
@@ -211,12 +213,14 @@ def add_files(name: str, class_name: str, files, image_size=None, color=None) ->
             add_image(name, class_name, data)
         except CollectRefused as exc:
             skipped.append({"file": str(file_name), "reason": str(exc)})
-    return (save(name, image_size, color) if ready(name) else None), skipped
+    return (save(name, image_size, color, owner=owner, allowed=allowed) if ready(name) else None), skipped
 
 
 # -- fixes from the label suspects and the projector ----------------------------------------
-def fix(name: str, changes: list[tuple[str, int | None]], progress=None) -> dict:
+def fix(name: str, changes: list[tuple[str, int | None]], progress=None, allowed=None) -> dict:
     """Relabel (a class index) or exclude (None) saved images of dataset `name`, as a new version of it.
+
+    The new version replaces the saved one, so `allowed(owner)` must allow removing it (see save()).
 
     `changes` name the saved dataset's own image files (ImageFiles.paths). The
     collection behind the dataset holds the same images in the same order per
@@ -224,6 +228,10 @@ def fix(name: str, changes: list[tuple[str, int | None]], progress=None) -> dict
     order), so the k-th file of a class folder is the k-th collected one.
     """
     m = custom.manifest(name)
+    holder = custom.owner(name)
+    if allowed is not None and not allowed(holder):  # asked before anything is moved
+        who = f"{holder} or an administrator" if holder else "an administrator"
+        raise CollectRefused(f"only {who} can change dataset {name!r}")
     seed_from_dataset(name)
     known = classes(name)
     moves = []
@@ -244,4 +252,4 @@ def fix(name: str, changes: list[tuple[str, int | None]], progress=None) -> dict
         target_dir = folder(name) / split / class_name
         target_dir.mkdir(parents=True, exist_ok=True)
         os.rename(source, target_dir / f"{_next_number(name, class_name):06d}.png")
-    return save(name, progress=progress)
+    return save(name, progress=progress, allowed=allowed)
