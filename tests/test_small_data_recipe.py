@@ -48,3 +48,26 @@ def test_nothing_to_learn_from_is_refused():
         recipe(0, 3, 64, "rgb")
     with pytest.raises(ValueError):
         recipe(100, 1, 64, "rgb")
+
+
+def test_a_saved_custom_dataset_gets_the_recipe_as_its_preset(tmp_path, monkeypatch):
+    import io
+
+    from PIL import Image
+
+    from lib import presets
+    from lib.teach import collect
+
+    monkeypatch.setenv("CONVSTUDIO_DATA_DIR", str(tmp_path))
+    for class_name, colour in (("red", (200, 0, 0)), ("blue", (0, 0, 200))):
+        for _ in range(8):
+            buffer = io.BytesIO()
+            Image.new("RGB", (40, 40), colour).save(buffer, format="PNG")
+            collect.add_image("tiny", class_name, buffer.getvalue())
+    collect.save("tiny", image_size=32, color="rgb")
+    preset = presets.get("tiny")
+    config = preset.config()  # validates: the architecture is registered, every knob in its limits
+    assert config.architecture == "vgg_small_norm" and config.dataset == "tiny"
+    assert config.extra["preset"] == "tiny"
+    assert "shapes" in preset.summary and "100.00%" in preset.summary
+    assert presets.get("no-such-dataset") is None
