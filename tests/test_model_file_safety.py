@@ -139,3 +139,21 @@ def test_the_runs_page_offers_no_download_of_a_linked_model(copied_run, tmp_path
     assert not at.exception, [e.value for e in at.exception]
     assert any("cannot be offered for download" in e.value and "link" in e.value for e in at.error)
     assert at.get("download_button")[0].proto.disabled  # the .keras download is off
+
+
+@pytest.mark.parametrize("page", ["pages/predict.py", "pages/evaluate.py"])
+def test_the_predict_and_evaluate_pages_refuse_a_linked_model(copied_run, tmp_path, monkeypatch, page):
+    from streamlit.testing.v1 import AppTest
+
+    store, run_id = copied_run
+    path = store.model_path(run_id)
+    shutil.copyfile(path, tmp_path / "elsewhere.keras")
+    path.unlink()
+    path.symlink_to(tmp_path / "elsewhere.keras")  # a good model, but not one the store wrote here
+    monkeypatch.setenv("CONVSTUDIO_RUNS_DIR", str(store.root))
+    monkeypatch.setenv("CONVSTUDIO_NO_SCHEDULER", "1")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("link" in e.value for e in at.error), [e.value for e in at.error]
