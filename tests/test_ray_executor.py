@@ -1,0 +1,161 @@
+"""Runs on a Ray cluster: a real three-node cluster on loopback, a real PostgreSQL store, real training.
+
+The cluster (tests/helpers/ray_cluster.py) has a head with one CPU and two "GPU servers",
+gpu-a and gpu-b, each declaring one GPU (there is no real GPU: the worker just sees
+CUDA_VISIBLE_DEVICES). `cli serve` with CONVSTUDIO_EXECUTOR=ray is the scheduler; the
+runs are queued by separate `cli train --detach` processes, as users would.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lib.runs import resume
+from lib.runs.store import Store
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--model", "mlp", "--epochs", "1", "--train-limit", "1000", "--batch-size", "64"]
+
+
+@pytest.fixture
+def cluster_env(ray_cluster, postgres_url, runs_dir, shared_data_dir):
+    """Environment for every process of one test: the cluster, the store, the shared runs folder."""
+    return {
+        **os.environ,
+        **ray_cluster.env(),
+        "CONVSTUDIO_STORE": postgres_url,
+        "CONVSTUDIO_RUNS_DIR": str(runs_dir),
+        "CONVSTUDIO_DATA_DIR": shared_data_dir,
+        "CONVSTUDIO_HEARTBEAT_S": "1",
+        "CONVSTUDIO_HEARTBEAT_LIMIT_S": "8",
+    }
+
+
+def cli(env, *args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "lib.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def queue(env, *args) -> str:
+    result = cli(env, "train", "--detach", "--json", "--dataset", "mnist", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])["run_id"]
+
+
+class Serve:
+    """`python -m lib.cli serve` in the background; stopped with SIGTERM like systemd would."""
+
+    def __init__(self, env):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lib.cli", "serve", "--interval", "0.5"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.communicate(timeout=60)[1]
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.communicate()[1]
+
+
+def wait_for(predicate, timeout, poll=0.5):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def test_six_runs_from_two_processes_all_complete_spread_over_the_gpu_nodes(cluster_env, runs_dir, postgres_url):
+    queuers = [
+        subprocess.Popen(
+            [sys.executable, "-c", QUEUE_THREE], cwd=ROOT, env=cluster_env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    ids = [i for q in queuers for i in json.loads(q.communicate(timeout=120)[0])]
+    assert len(set(ids)) == 6
+    serve = Serve(cluster_env)
+    store = Store(runs_dir, url=postgres_url)
+    try:
+        wait_for(lambda: all(store.get(i).is_finished for i in ids), timeout=420, poll=1)
+    finally:
+        log = serve.stop()
+    runs = [store.get(i) for i in ids]
+    assert [r.status for r in runs] == ["completed"] * 6, [(r.status, r.error) for r in runs]
+    assert {r.node for r in runs} == {"gpu-a", "gpu-b"}, "placed by Ray on both GPU nodes"
+    assert {r.gpu for r in runs} == {"0"} and all(r.executor == "ray" and r.attempt == 1 for r in runs)
+    assert all(r.test_accuracy > 0.5 for r in runs)
+    assert "Traceback" not in log, log
+    listing = cli(cluster_env, "runs", "--json")
+    assert {r["run_id"] for r in json.loads(listing.stdout)} >= set(ids)
+
+
+QUEUE_THREE = f"""
+import json, subprocess, sys
+ids = []
+for _ in range(3):
+    out = subprocess.run([sys.executable, "-m", "lib.cli", "train", "--detach", "--json", "--dataset", "mnist",
+                          *{TINY!r}], capture_output=True, text=True, check=True).stdout
+    ids.append(json.loads(out.strip().splitlines()[-1])["run_id"])
+print(json.dumps(ids))
+"""
+
+
+def test_stop_reaches_a_run_on_a_remote_node(cluster_env, runs_dir, postgres_url):
+    run_id = queue(cluster_env, "--model", "mlp", "--epochs", "200", "--train-limit", "1000")
+    serve = Serve(cluster_env)
+    store = Store(runs_dir, url=postgres_url)
+    try:
+        wait_for(lambda: store.get(run_id).progress.phase == "training" and store.get(run_id).node, timeout=180)
+        node = store.get(run_id).node
+        assert node in ("gpu-a", "gpu-b")
+        stopped = cli(cluster_env, "stop", run_id)  # from this process, not the node's
+        assert stopped.returncode == 0, stopped.stderr
+        run = wait_for(lambda: (r := store.get(run_id)).is_finished and r, timeout=60)
+    finally:
+        serve.stop()
+    assert run.status == "stopped" and run.node == node
+    assert run.epochs_completed < 200
+
+
+def test_a_node_that_dies_mid_run_marks_it_interrupted_by_name_and_it_resumes_elsewhere(
+    ray_cluster, cluster_env, runs_dir, postgres_url
+):
+    run_id = queue(cluster_env, "--model", "mlp", "--epochs", "40", "--train-limit", "1000")
+    serve = Serve(cluster_env)
+    store = Store(runs_dir, url=postgres_url)
+    try:
+        wait_for(lambda: store.get(run_id).epochs_completed >= 2, timeout=240)
+        victim = store.get(run_id).node
+        spec = next(s for s in ray_cluster.node_specs if s["node_name"] == victim)
+        ray_cluster.kill_node(victim)
+        run = wait_for(lambda: (r := store.get(run_id)).is_finished and r, timeout=120)
+        assert run.status == "interrupted" and victim in run.error, run.error
+        saved_epochs = run.epochs_completed
+        assert saved_epochs >= 2
+        resume.resume_interrupted(store, run_id)
+        run = wait_for(lambda: (r := store.get(run_id)).is_finished and r, timeout=300, poll=1)
+    finally:
+        log = serve.stop()
+        if victim not in ray_cluster.nodes:
+            ray_cluster.add_node(**spec)  # the next test gets its three nodes back
+    assert run.status == "completed", (run.error, log[-2000:])
+    survivor = {"gpu-a", "gpu-b"} - {victim}
+    assert run.node in survivor and run.attempt == 2
+    epochs = [e["epoch"] for e in store.epochs(run_id)]
+    assert epochs == sorted(set(epochs)) and len(epochs) == 40  # the epochs before the crash are kept
+    assert (runs_dir / run_id / "model.keras").exists()
