@@ -114,3 +114,24 @@ def test_label_suspects_are_listed_and_a_built_in_dataset_is_never_changed(monke
     at.checkbox[0].check().run()
     assert not at.exception, at.exception
     assert any("built-in dataset" in i.value for i in at.info)
+
+
+@pytest.mark.slow
+def test_the_fine_tuned_run_shows_each_correction_before_and_after(monkeypatch, own_run):
+    import numpy as np
+
+    from lib.train import fit
+
+    runs_dir, run_id = own_run
+    store = Store(runs_dir)
+    x = np.zeros((28, 28, 1), np.float32)
+    x[2:4, 4:24] = 1.0  # the tiny dataset's class 0 is a bar near the top
+    finetune.box(store, run_id).add(Image.new("L", (28, 28)), x, 0, [str(d) for d in range(10)], run_id, "bar", 3, 0.6)
+    child = finetune.queue(store, run_id)
+    store.claim_next(["test"])
+    assert fit.train_run(store, child)["status"] == "completed"
+    at = app_on(monkeypatch, "pages/predict.py", runs_dir, state={"predict_run": child})
+    assert at.selectbox(key="predict_run").value == child
+    heading = [m.value for m in at.markdown if m.value.startswith("#### Before -> after")]
+    assert heading and heading[0].endswith("of 1 corrected images now read right")
+    assert any(m.value.startswith("3 -> **") for m in at.markdown)
