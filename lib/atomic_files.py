@@ -54,6 +54,16 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def remove_stale_temps(target: str | os.PathLike) -> int:
+    """Remove what killed writers of `target` left behind; only for a target with one writer at a time
+    (a run's model files: one worker per run). Returns how many were removed."""
+    target = Path(target)
+    stale = list(target.parent.glob(f"{TEMP_PREFIX}{target.name}-*"))
+    for path in stale:
+        _discard(path)
+    return len(stale)
+
+
 def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `target` atomically; returns the target."""
     target = Path(target)

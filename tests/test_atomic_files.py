@@ -123,9 +123,24 @@ def test_killed_during_a_checkpoint_save_keeps_the_last_one_then_resumes_and_exp
     assert store.get(run_id).epochs_completed == 1
     store.finish(run_id, "interrupted", error="worker killed")
     assert store.requeue(run_id)
+    assert [p.name for p in store.run_dir(run_id).glob(".tmp-last.keras-*")]  # what the kill left...
     assert train_in_process(store, run_id)["status"] == "completed"
+    assert not list(store.run_dir(run_id).glob(".tmp-*"))  # ...the next save of that file removes
     out = export.export_model(store, run_id, "keras", tmp_path / "out.keras")
     assert model_files.loads(out, tmp_path)
+
+
+@pytest.mark.slow
+def test_resume_falls_back_to_the_newest_checkpoint_that_loads(trained_run, tmp_path):
+    from lib.train import fit
+
+    shutil.copytree(trained_run[0], tmp_path / "runs")
+    store, run_id = Store(tmp_path / "runs"), trained_run[1]
+    assert fit.resume_checkpoint(store, run_id) == store.model_path(run_id, "last")
+    store.model_path(run_id, "last").write_bytes(b"PK\x03\x04 damaged")
+    assert fit.resume_checkpoint(store, run_id) == store.model_path(run_id, "best")
+    store.model_path(run_id, "best").write_bytes(b"")
+    assert fit.resume_checkpoint(store, run_id) is None  # starts again from scratch
 
 
 @pytest.mark.slow

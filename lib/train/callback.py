@@ -32,6 +32,7 @@ def save_model(model, path, fault_point: str = "checkpoint") -> None:
     than a floor. Keras writes a temporary .keras file; the old file is replaced only once
     the new one is complete and fsynced, so a kill or a full disk leaves the last good save.
     """
+    atomic_files.remove_stale_temps(path)  # a killed save's leftovers count against the free space
     expected = estimate_model_bytes(path if path.exists() else None, model.count_params())
     ensure_free_space(path.parent, max(2 * expected, CHECKPOINT_FLOOR_BYTES))
     with atomic_files.replacing(path) as temp:
