@@ -34,7 +34,9 @@ def cmd_serve(args, store: Store) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     if args.duration:
-        threading.Timer(args.duration, stop.set).start()
+        timer = threading.Timer(args.duration, stop.set)
+        timer.daemon = True  # a SIGTERM before the time is up must not wait for it
+        timer.start()
     scheduler = Scheduler(store)
     executor = scheduler.executor
     print(f"serving {store.where} with the {executor.name} executor; Ctrl-C to stop", file=sys.stderr, flush=True)
