@@ -190,3 +190,10 @@ def test_suspects_find_the_flipped_labels_of_a_custom_dataset(tmp_path, runs_dir
     found = sum(pixel_hash(np.asarray(Image.open(io.BytesIO(Path(r["file"]).read_bytes())))) in flipped_pixels
                 for r in rows)  # fmt: skip
     assert found >= 0.8 * len(flipped)
+
+
+@pytest.mark.slow
+def test_unfreeze_top_is_refused_for_a_run_without_a_pretrained_backbone(own_run, tiny_data_dir):
+    runs, run_id = own_run
+    out = cli("train", "--finetune", run_id, "--unfreeze-top", "10", runs_dir=runs, data_dir=tiny_data_dir)
+    assert "needs a run of a pretrained architecture" in one_error_line(out)

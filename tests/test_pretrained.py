@@ -122,3 +122,15 @@ def test_the_registry_builder_uses_the_weights_file_when_present(folders):
     pretrained.require_weights("mobilenet_v3_small")
     model = pretrained.builder("mobilenet_v3_small")((64, 64, 3), 2)
     assert np.array_equal(pretrained.backbone_of(model).weights[0].numpy(), kernel)
+
+
+def test_a_fine_tune_config_opens_the_top_of_the_backbone_in_the_worker(folders):
+    from lib.config import TrainConfig
+    from lib.teach import finetune
+
+    model = pretrained.builder("mobilenet_v3_small")((32, 32, 3), 2)
+    frozen = len(model.trainable_weights)
+    finetune.prepare_model(model, TrainConfig(architecture="mobilenet_v3_small"))  # no extra: unchanged
+    assert len(model.trainable_weights) == frozen
+    finetune.prepare_model(model, TrainConfig(architecture="mobilenet_v3_small", extra={"unfreeze_top": 5}))
+    assert len(model.trainable_weights) > frozen

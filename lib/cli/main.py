@@ -216,7 +216,7 @@ def queue_training(args, store: Store) -> str:
         if extra:
             raise CliError(f"--resume keeps the run's settings; use --finetune to change {', '.join(sorted(extra))}")
         return resume.continue_run(store, args.resume, args.epochs, user=user, policy=policy)
-    if args.finetune and args.with_corrections:
+    if args.finetune and (args.with_corrections or args.unfreeze_top):
         return teach.queue_finetune(args, store, given_settings(args))
     if args.finetune:
         return resume.finetune(store, args.finetune, owner=user, policy=policy, **given_settings(args))

@@ -4,6 +4,7 @@
     dataset add-images NAME --class CLASS FILE... [--image-size N] [--color grey|rgb] [--json]
     dataset suspects --run RUN [--top K] [--json]
     train --finetune RUN --with-corrections [--epochs N --lr F ...]
+    train --finetune RUN --unfreeze-top N --lr F      (a pretrained run: its backbone's top N layers train too)
 
 `register` adds `correct` (lib.cli.main's COMMAND_MODULES); `register_dataset`
 adds the two `dataset` subcommands (lib.cli.dataset); `queue_finetune` is what
@@ -20,9 +21,9 @@ from pathlib import Path
 from lib.cli.errors import CliError
 from lib.data import custom
 from lib.inference import prediction, preprocess
-from lib.runs import access
+from lib.runs import access, resume
 from lib.runs.store import Store, default_runs_dir
-from lib.teach import collect, corrections, finetune, review, suspects
+from lib.teach import collect, corrections, finetune, pretrained, review, suspects
 
 MAX_FILE_BYTES = preprocess.MAX_FILE_BYTES
 
@@ -38,6 +39,10 @@ def register(subparsers) -> dict:
         train.add_argument(
             "--with-corrections", action="store_true",
             help="with --finetune RUN: train on RUN's corrections plus a replay of its training data",
+        )  # fmt: skip
+        train.add_argument(
+            "--unfreeze-top", type=int, default=0, metavar="N",
+            help="with --finetune RUN of a pretrained architecture: its backbone's top N layers train too",
         )  # fmt: skip
     return {"correct": cmd_correct}
 
@@ -94,9 +99,23 @@ def cmd_correct(args, store: Store) -> int:
 
 
 def queue_finetune(args, store: Store, given: dict) -> str:
-    """`train --finetune RUN --with-corrections`: the settings typed override the fine-tune's defaults."""
+    """`train --finetune RUN --with-corrections | --unfreeze-top N`: the settings typed override the defaults."""
+    parent = store.get(args.finetune)
+    extra = {}
+    if args.unfreeze_top:
+        if parent.config.architecture not in pretrained.BACKBONES or args.unfreeze_top < 0:
+            raise CliError(
+                f"--unfreeze-top needs a run of a pretrained architecture ({', '.join(pretrained.BACKBONES)}) "
+                f"and N >= 1; run {args.finetune} is {parent.config.architecture}"
+            )
+        extra["unfreeze_top"] = args.unfreeze_top
+    owner, policy = access.os_user(), access.load_policy()
     try:
-        return finetune.queue(store, args.finetune, owner=access.os_user(), policy=access.load_policy(), **given)
+        if args.with_corrections:
+            return finetune.queue(store, args.finetune, owner=owner, policy=policy, **given, extra=extra)
+        return resume.finetune(
+            store, args.finetune, owner=owner, policy=policy, **given, extra={**parent.config.extra, **extra}
+        )
     except corrections.CorrectionRefused as exc:
         raise CliError(str(exc)) from None
 
