@@ -19,8 +19,8 @@ COLOURS = "Viridis"
 TRIAL_COLOURS = {"complete": "#1f6feb", "pruned": "#adb5bd", "running": "#e8590c", "fail": "#c92a2a"}
 
 
-def _margins(fig: go.Figure, title: str, height: int = HEIGHT) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=60, r=40, t=60, b=30), uirevision="keep")
+def _margins(fig: go.Figure, title: str, height: int = HEIGHT, top: int = 60) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=60, r=40, t=top, b=30), uirevision="keep")
     return fig
 
 
@@ -49,7 +49,7 @@ def parallel_coordinates(space: SearchSpace, rows: list[dict]) -> go.Figure:
         )
     )
     title = "Settings against the result" if scored else "Settings against the result (no finished trial yet)"
-    return _margins(fig, title)
+    return _margins(fig, title, top=100)  # the axis labels sit above the plot, under the title
 
 
 def _axis(dim, values: list) -> dict:
