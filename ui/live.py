@@ -8,6 +8,8 @@ run costs the server no more memory than a minute-long one.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import streamlit as st
 
@@ -56,35 +58,69 @@ def describe(run: Run) -> str:
     )
 
 
+STOP_ASKED = "cs_stop_asked"  # run ids this session pressed Stop for
+
+
+def _stop(store: Store, run_id: str) -> None:
+    store.request_stop(run_id)
+    st.session_state.setdefault(STOP_ASKED, set()).add(run_id)  # said at once, even before the store answers
+
+
+def _outcome(store: Store, run: Run) -> None:
+    """What a finished run left: its test accuracy, and whether a model was kept."""
+    seconds = format_seconds(run.duration or 0)
+    epochs = f"{run.epochs_completed} of {run.config.epochs} epoch" + ("" if run.config.epochs == 1 else "s")
+    accuracy = f"Test accuracy **{run.test_accuracy:.2%}**" if run.test_accuracy is not None else None
+    if run.status == "completed" and accuracy:
+        st.success(f"{accuracy} after {epochs} ({seconds}).")
+    elif run.status == "stopped":
+        kept = store.model_path(run.id).is_file()
+        if kept and accuracy:
+            st.success(
+                f"Stopped on request after {epochs} ({seconds}). Model kept: its weights when it stopped. {accuracy}.",
+                icon=":material/stop_circle:",
+            )
+        else:
+            st.info(f"Stopped before any model was saved ({epochs}).", icon=":material/stop_circle:")
+
+
 def _header(store: Store, run: Run) -> None:
-    icon = STATUS_ICONS.get(run.status, "")
-    st.markdown(f"### {icon} Run `{run.id}` · {run.status}")
+    status = run.status
+    if status == "running" and run.id in st.session_state.get(STOP_ASKED, ()):
+        status = "stopping"  # Stop was pressed: say so now, not when the worker notices
+    icon = STATUS_ICONS.get(status, "")
+    st.markdown(f"### {icon} Run `{run.id}` · {status}")
     st.caption(describe(run))
     if run.status == "queued":
         position = store.queue_position(run.id)
         busy = ", ".join(sidebar.run_label(r) for r in store.active()) or "nothing yet"
         st.info(f"Waiting: place **{position}** in the queue. Training now: {busy}.", icon=":material/hourglass_top:")
-    elif run.status in ("running", "stopping"):
+    elif status == "stopping":
+        done, text = sidebar.progress_text(dataclasses.replace(run, status="stopping"))
+        st.progress(done, text=text)
+        st.info(
+            "Stopping... the run ends after the current batch; the model is kept and tested, then saved.",
+            icon=":material/stop_circle:",
+        )
+    elif run.status == "running":
         done, text = sidebar.progress_text(run)
         st.progress(done, text=text)
-    elif run.status == "completed" and run.test_accuracy is not None:
-        seconds = format_seconds(run.duration or 0)
-        epochs = f"{run.epochs_completed} epoch" + ("" if run.epochs_completed == 1 else "s")
-        st.success(f"Test accuracy **{run.test_accuracy:.2%}** after {epochs} ({seconds}).")
+    else:
+        _outcome(store, run)
     if run.error:
         (st.error if run.status == "failed" else st.warning)(run.error)
     if resume.offers_half_batch(run):
         _offer_half_batch(store, run)
     if run.status == "interrupted":
         _offer_resume(store, run)
-    if run.status in ("queued", "running"):
+    if run.status == "queued" or status == "running":
         allowed = auth.may_manage(run)
         st.button(
             "Stop",
             key="stop_run",
             icon=":material/stop:",
-            on_click=store.request_stop,
-            args=(run.id,),
+            on_click=_stop,
+            args=(store, run.id),
             disabled=not allowed,
             help=None if allowed else f"Only {run.owner} or an administrator can stop this run.",
         )

@@ -21,6 +21,9 @@ def progress_text(run: Run) -> tuple[float, str]:
         return 0.0, "waiting in the queue"
     if not run.is_active:
         return 0.0, run.status
+    if run.status == "stopping":  # the same words in the sidebar and the main view
+        step = "testing the kept model" if run.progress.phase == "evaluating" else "finishing the current batch"
+        return run.progress.fraction_done, f"stopping: {step}"
     return run.progress.fraction_done, run.progress.describe()
 
 
