@@ -125,3 +125,13 @@ def test_a_hostile_sweep_id_in_the_address_is_ignored(env):
     at = open_sweeps({"sweep": "../../etc/passwd"})
     assert not at.exception
     assert any("No sweep yet" in i.value for i in at.info)
+
+
+def test_the_runs_page_names_each_trials_sweep(env, tiny_data_dir):
+    sweep_id = finished_sweep(env, tiny_data_dir)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert list(table["sweep"]) == [sweep_id] * 3
