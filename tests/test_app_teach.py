@@ -135,3 +135,35 @@ def test_the_fine_tuned_run_shows_each_correction_before_and_after(monkeypatch, 
     heading = [m.value for m in at.markdown if m.value.startswith("#### Before -> after")]
     assert heading and heading[0].endswith("of 1 corrected images now read right")
     assert any(m.value.startswith("3 -> **") for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_relabelling_a_suspect_saves_a_new_version_of_the_custom_dataset(monkeypatch, tmp_path):
+    from lib.config import TrainConfig
+    from lib.train import fit
+    from tests.helpers import shapes
+
+    monkeypatch.setenv("CONVSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    images, labels = shapes.make(12, seed=3, size=32)
+    for pixels, label in zip(images, labels, strict=True):
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        collect.add_image("toys", shapes.CLASSES[label], buffer.getvalue())
+    before = collect.save("toys", image_size=32, color="rgb")["counts"]["train"]
+    store = Store(tmp_path / "runs")
+    run_id = store.create_run(TrainConfig(dataset="toys", architecture="lenet5", epochs=1, validation_split=0.0))
+    store.claim_next(["test"])
+    assert fit.train_run(store, run_id)["status"] == "completed"
+
+    state = {"eval_section": "Label suspects", f"sus_on_{run_id}": True}
+    at = app_on(monkeypatch, "pages/evaluate.py", tmp_path / "runs", state=state)
+    assert any("most suspect labels" in m.value for m in at.markdown)
+    at.checkbox[0].check().run()
+    given = next(m.value for m in at.markdown if m.value.startswith("label **")).split("**")[1]
+    target = next(i for i, name in enumerate(shapes.CLASSES) if name != given)
+    at.selectbox(key=f"sus_{run_id}_to").set_value(target).run()
+    at.button(key=f"sus_{run_id}_relabel").click().run()
+    assert not at.exception, at.exception
+    assert any(f"relabelled as {shapes.CLASSES[target]}" in s.value for s in at.success)
+    after = custom.manifest("toys")["counts"]["train"]
+    assert sum(after) == sum(before) and after[target] == before[target] + 1

@@ -112,12 +112,12 @@ def fix_controls(run, indices: list[int], names: list[str], key: str) -> None:
         f"Relabel the {len(indices)} selected as", range(len(names)), format_func=names.__getitem__, key=f"{key}_to"
     )
     if mid.button("Relabel", key=f"{key}_relabel", type="primary"):
-        apply_fix(run, indices, label)
+        apply_fix(run, indices, label, names)
     if right.button("Exclude", key=f"{key}_exclude"):
-        apply_fix(run, indices, None)
+        apply_fix(run, indices, None, names)
 
 
-def apply_fix(run, indices: list[int], label: int | None) -> None:
+def apply_fix(run, indices: list[int], label: int | None, names: list[str]) -> None:
     (x, _), _ = datasets.load_raw(run.config.dataset, run.config.data_dir)
     try:
         changes = [(str(x.paths[int(i)]), label) for i in indices]
@@ -125,8 +125,9 @@ def apply_fix(run, indices: list[int], label: int | None) -> None:
     except (collect.CollectRefused, custom.Refused) as exc:
         st.error(str(exc))
         return
-    st.cache_data.clear()
-    what = f"relabelled as {label}" if label is not None else "excluded"
+    projection.clear()  # the dataset's files changed: its maps and suspects are stale (other caches are not)
+    suspect_rows.clear()
+    what = f"relabelled as {names[label]}" if label is not None else "excluded"
     st.success(f"{len(indices)} image(s) {what}: {run.config.dataset} is saved as a new version.")
     st.button(
         "Retrain on it", key=f"fix_retrain_{run.id}", on_click=state.choose, kwargs={"dataset": run.config.dataset}
