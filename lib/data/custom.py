@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lib import settings
+from lib import atomic_files, settings
 from lib.data import importer, sources
 from lib.data.importer import COLORS, IMAGE_SIZES
 from lib.data.info import BUILTIN, DatasetInfo
@@ -255,9 +255,10 @@ def _save(name: str, plan, size: int, color: str, source: str, progress, owner: 
             "skipped": _skipped_list(plan.skipped), "skipped_count": len(plan.skipped),
             "problems": problems(plan.class_names, counts, plan.skipped), "owner": owner,
         }  # fmt: skip
-        (staging / MANIFEST).write_text(json.dumps(m, indent=1), encoding="utf-8")
+        atomic_files.write_text(staging / MANIFEST, json.dumps(m, indent=1))  # fsynced before the rename
         try:
             os.rename(staging, custom_root() / name)  # atomic: the dataset appears whole or not at all
+            atomic_files.fsync_folder(custom_root())  # and the rename survives a power cut
         except OSError:
             raise Refused(f"a dataset named {name!r} already exists; remove it first or choose another name") from None
     except BaseException:
