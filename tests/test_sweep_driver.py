@@ -182,3 +182,21 @@ def test_unknown_and_hostile_sweep_ids(store):
             records.get(bad)
     with pytest.raises(UnknownSweep):
         records.get("sw-20260101-000000-abcdef")
+
+
+def test_a_sweep_on_a_postgresql_store(runs_dir, postgres_url, monkeypatch):
+    """The sweep tables and every guarded update work on the team backend too."""
+    from lib.runs.store import Store
+
+    monkeypatch.setenv("CONVSTUDIO_STORE", postgres_url)  # the workers open the same store
+    store = Store(runs_dir, url=postgres_url)
+    try:
+        records = SweepRecords(store)
+        sweep_id = records.create(spec(["learning_rate=0.001,0.01"], pruner="median", base=BASE.replace(epochs=3)))
+        assert run_to_end(store, sweep_id) == "completed"
+        trials = records.trials(sweep_id)
+        assert len(trials) == 2 and {t.state for t in trials} <= {"complete", "pruned"}
+        assert not records.add_trial(sweep_id, TrialRecord(0, {"learning_rate": 0.001}))  # number 0 is taken
+        assert records.get(sweep_id).state == "completed" and records.list()[0].id == sweep_id
+    finally:
+        store.close()
