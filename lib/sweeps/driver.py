@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lib.config import ConfigError
-from lib.runs import resume
 from lib.runs.store import UnknownRun
+from lib.runs.submit import admit
 from lib.sweeps.record import Sweep, SweepRecords, Trial, this_process
 from lib.sweeps.strategy import TrialRecord
 
@@ -97,7 +97,7 @@ class Driver:
         config = sweep.spec.space.apply(sweep.spec.base, record.params)
         config.extra = {**config.extra, "sweep": sweep.id, "trial": record.number}
         try:
-            config = resume.admit(self.store, config, sweep.owner, self.policy)
+            config = admit(self.store, config, sweep.owner, self.policy)
         except ConfigError as exc:
             if exc.field == "queue":
                 return False
