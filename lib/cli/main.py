@@ -30,8 +30,15 @@ from lib.runs.store_errors import StoreError
 
 # -- argument parsing -----------------------------------------------------
 def build_parser() -> Parser:
-    parser = Parser(prog="python -m lib.cli", description="ConvStudio from the command line.")
+    parser = Parser(
+        prog="python -m lib.cli",
+        description="ConvStudio from the command line. The options below (--runs-dir, --store, --data-dir) "
+        "apply to every command and may come before or after it.",
+    )
     parser.add_argument("--runs-dir", default=None, help="run store folder (default: $CONVSTUDIO_RUNS_DIR or ./runs)")
+    parser.add_argument(
+        "--data-dir", dest="global_data_dir", default=None, help="holds mnist/, ... ($CONVSTUDIO_DATA_DIR)"
+    )
     parser.add_argument("--store", default=None, metavar="URL",
                         help="the store's database: sqlite:///FILE or postgresql://user@host/db"
                         " (default: $CONVSTUDIO_STORE, else SQLite in the runs folder)")  # fmt: skip
@@ -350,9 +357,36 @@ COMMAND_MODULES = (predict, evaluate, dataset, sweep, users, teach, store_comman
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "models": cmd_models, "datasets": cmd_datasets, "stop": cmd_stop}
 
 
+GLOBAL_OPTIONS = ("--runs-dir", "--store", "--data-dir")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move the options of every command in front of the subcommand, where the main parser reads them.
+
+    argparse only takes a parser's options before its subcommand; users write them on
+    either side (`train --runs-dir X`), and --data-dir was accepted after it only.
+    """
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            rest += argv[i:]
+            break
+        if token.split("=", 1)[0] in GLOBAL_OPTIONS:
+            taken = 1 if "=" in token else 2
+            front += argv[i : i + taken]
+            i += taken
+            continue
+        rest.append(token)
+        i += 1
+    return front + rest
+
+
 def main(argv=None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(hoist_global_options(list(sys.argv[1:] if argv is None else argv)))
+        if getattr(args, "data_dir", None) is None and args.global_data_dir:  # commands that read data
+            args.data_dir = args.global_data_dir
         if args.command in store_command.NEEDS_NO_STORE:  # they open the store themselves
             return COMMANDS[args.command](args, None)
         store = Store(args.runs_dir or default_runs_dir(), url=args.store)
