@@ -9,6 +9,7 @@ model takes seconds.
 
 from __future__ import annotations
 
+import json
 import time
 
 import plotly.graph_objects as go
@@ -108,12 +109,40 @@ def predict_one(item_key: str, prepared, model, info, started: float) -> None:
 
 
 # -- the three sources ------------------------------------------------------------------
+CANVAS_CLEARS = "cs_canvas_clears"  # how many times Clear was pressed: part of the canvas's initial drawing
+CANVAS_SHOWN = "cs_canvas_shown"  # the strokes this page last predicted from
+CANVAS_CLEARED = "cs_canvas_cleared"  # the strokes Clear wiped, until the browser reports the empty canvas
+MIN_INK_SHARE = 0.01  # a dot covers ~0.3% of the canvas, the thinnest "1" ~3%: below 1% there is nothing to judge
+
+
 def clear_canvas() -> None:
-    st.session_state.canvas_version += 1  # a new key mounts an empty canvas
+    """Empty the canvas through its own state, never by a new key.
+
+    A new key mounted a new canvas under a user who had already started the next stroke
+    (the stroke vanished, and two canvases briefly overlapped). A changed initial drawing
+    makes the same canvas load an empty drawing, then report it back.
+    """
+    st.session_state[CANVAS_CLEARS] = st.session_state.get(CANVAS_CLEARS, 0) + 1
+    st.session_state[CANVAS_CLEARED] = st.session_state.get(CANVAS_SHOWN)
+
+
+def _strokes(canvas) -> str | None:
+    """The canvas's objects as text; None when there are none (nothing drawn, Clear, the trash icon)."""
+    objects = (canvas.json_data or {}).get("objects") or []
+    return json.dumps(objects, sort_keys=True) if objects else None
+
+
+def _ink_share(canvas) -> float:
+    image = canvas.image_data
+    if image is None or image.ndim != 3:
+        return 0.0
+    ink = image[..., :3].max(axis=-1) > 127
+    if image.shape[-1] == 4:
+        ink &= image[..., 3] > 0
+    return float(ink.mean())
 
 
 def draw_tab(run, info, model) -> None:
-    st.session_state.setdefault("canvas_version", 0)
     left, right = st.columns([3, 4], gap="medium")  # the left column must hold the 280 px canvas
     with left:
         brush = st.slider("Brush width", 5, 40, 18, key="brush_width")
@@ -126,7 +155,8 @@ def draw_tab(run, info, model) -> None:
             drawing_mode="freedraw",
             update_streamlit=True,  # send the drawing when a stroke ends (mouse up), not while it is drawn
             return_image_data=True,
-            key=f"canvas_{st.session_state.canvas_version}",
+            initial_drawing={"objects": [], "csClears": st.session_state.get(CANVAS_CLEARS, 0)},
+            key="predict_canvas",
         )
         st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
         if not info.is_grey:
@@ -135,9 +165,16 @@ def draw_tab(run, info, model) -> None:
                 "but expect a photo to work far better: try the Upload or Camera tab."
             )
     with right:
+        strokes = _strokes(canvas)
+        if strokes is not None and strokes == st.session_state.get(CANVAS_CLEARED):
+            strokes = None  # cleared: the browser has not reported the empty canvas yet
+        st.session_state[CANVAS_SHOWN] = strokes
         data = canvas.image_bytes
-        if not data:
+        if strokes is None or not data:  # one message however the canvas was emptied
             st.info("Draw a digit on the canvas: the prediction appears when you lift the mouse.")
+            return
+        if _ink_share(canvas) < MIN_INK_SHARE:
+            st.info("Too little ink to judge: draw the whole character, about as tall as the box.")
             return
         started = time.perf_counter()
         prepared = prepare_or_explain(

@@ -75,7 +75,7 @@ def test_shows_the_chosen_run_and_asks_for_a_drawing(monkeypatch, trained_run):
 def test_a_drawing_gets_a_prediction_chart_and_pictures(monkeypatch, trained_run):
     at = page(monkeypatch, trained_run[0])
     png = digit_png()
-    at.session_state["canvas_0"] = canvas_value(png)
+    at.session_state["predict_canvas"] = canvas_value(png)
     at.run()
     assert not at.exception, at.exception
     want = model_says(trained_run, png)
@@ -91,22 +91,56 @@ def test_a_drawing_gets_a_prediction_chart_and_pictures(monkeypatch, trained_run
 
 def test_an_empty_canvas_is_not_predicted(monkeypatch, trained_run):
     at = page(monkeypatch, trained_run[0])
-    at.session_state["canvas_0"] = canvas_value(digit_png(ink=0))  # black on black: nothing drawn
+    at.session_state["predict_canvas"] = canvas_value(digit_png(ink=0))  # black on black: nothing drawn
     at.run()
     assert not at.exception, at.exception
-    assert any("canvas is empty" in i.value for i in at.info)
+    assert any("Too little ink" in i.value for i in at.info)
     assert not predictions_on(at)
     assert not at.get("plotly_chart")
 
 
 def test_clear_empties_the_canvas(monkeypatch, trained_run):
     at = page(monkeypatch, trained_run[0])
-    at.session_state["canvas_0"] = canvas_value(digit_png())
+    at.session_state["predict_canvas"] = canvas_value(digit_png())
     at.run()
     assert predictions_on(at)
     at.button[0].click().run()
-    assert not predictions_on(at)
+    assert not predictions_on(at)  # even before the browser reports the emptied canvas
     assert any("Draw a digit" in i.value for i in at.info)
+
+
+def test_clear_keeps_the_same_canvas_and_the_next_drawing_is_predicted(monkeypatch, trained_run):
+    """Issue 14: Clear mounted a new canvas (a new key) under a user already drawing the next stroke."""
+    at = page(monkeypatch, trained_run[0])
+    at.session_state["predict_canvas"] = canvas_value(digit_png())
+    at.run()
+    at.button[0].click().run()
+    assert "predict_canvas" in at.session_state and at.session_state["cs_canvas_clears"] == 1
+    drawn = canvas_value(digit_png())
+    drawn["drawing"]["raw"]["objects"] = [{"type": "path", "path": "a new stroke"}]
+    at.session_state["predict_canvas"] = drawn  # the same canvas reports the next drawing
+    at.run()
+    assert not at.exception, at.exception
+    assert predictions_on(at)
+
+
+def test_the_empty_canvas_and_the_trash_icon_say_the_same(monkeypatch, trained_run):
+    at = page(monkeypatch, trained_run[0])
+    at.session_state["predict_canvas"] = {"drawing": {"raw": {"objects": []}, "data": None}}
+    at.run()
+    assert any("Draw a digit" in i.value for i in at.info) and not predictions_on(at)
+
+
+def test_a_single_dot_is_too_little_ink_to_judge(monkeypatch, trained_run):
+    image = Image.new("L", (280, 280), 0)
+    ImageDraw.Draw(image).ellipse([130, 130, 148, 148], fill=255)  # one click of an 18 px brush
+    buf = io.BytesIO()
+    image.convert("RGBA").save(buf, format="PNG")
+    at = page(monkeypatch, trained_run[0])
+    at.session_state["predict_canvas"] = canvas_value(buf.getvalue())
+    at.run()
+    assert any("Too little ink" in i.value for i in at.info)
+    assert not predictions_on(at)
 
 
 def test_uploads_get_a_grid_of_results_and_bad_files_a_message(monkeypatch, trained_run):
