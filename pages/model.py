@@ -28,7 +28,18 @@ with left:
     arch = models.REGISTRY[name]
     st.caption(arch.description)
     dropout = widgets.slider("dropout", "Dropout", step=0.05, help="Share of units dropped before the classifier.")
-    batchnorm = widgets.toggle("batchnorm", "BatchNorm", help="Normalise after each convolution.")
+    batchnorm = widgets.toggle(
+        "batchnorm",
+        "BatchNorm",
+        help="Normalise after each convolution. It needs batches of about 16 images or more (its statistics "
+        "come from each batch), and a test-time average of those statistics that has settled: short runs "
+        "forget the starting values faster (momentum from the run's length, 0.9 to 0.99).",
+    )
+    if batchnorm:
+        st.caption(
+            "BatchNorm needs batches of 16 or more images; its running statistics are tuned to the run's "
+            "length, so even a 3-epoch run tests with settled statistics."
+        )
     if arch.uses_width:
         width = widgets.select_slider(
             "width", "Width", options=[0.25, 0.5, 1.0, 1.5, 2.0, 4.0], help="Multiplies every layer's filters/units."
