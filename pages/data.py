@@ -20,7 +20,7 @@ def _label(name: str) -> str:
 
 name = widgets.select("dataset", "Dataset", datasets.names(), format_func=_label)
 meta = datasets.info(name)
-st.caption(meta.description)
+st.caption(f"The published dataset: {meta.description}")  # this server's copy may be a sample: see below
 
 
 def _download(name: str) -> None:
@@ -36,7 +36,7 @@ def _download(name: str) -> None:
 
 if name not in available:
     st.error(f"**{meta.title} is not on this server.** Here is how to add it:", icon=":material/folder_off:")
-    st.code(datasets.where_to_put(name, data_dir), language=None)
+    st.code(datasets.where_to_put(name, data_dir), language=None, wrap_lines=True)  # long paths stay whole
     if name in datasets.BUILTIN and not settings.offline():
         if st.button("Try downloading it through Keras", icon=":material/download:", key="download"):
             _download(name)
@@ -64,7 +64,10 @@ cols[0].metric("Training images", f"{summary['train_size']:,}")
 cols[1].metric("Test images", f"{summary['test_size']:,}")
 cols[2].metric("Classes", meta.num_classes)
 cols[3].metric("Image shape", " x ".join(str(d) for d in meta.input_shape))
-st.caption(f"Read from `{summary['folder']}`")
+st.caption(
+    f"This server's copy, read from `{summary['folder']}`: {summary['train_size']:,} training and "
+    f"{summary['test_size']:,} test images. These are what a run trains and tests on."
+)
 
 widgets.number(
     "train_limit",

@@ -405,3 +405,11 @@ def test_progress_text_reads_like_a_progress_bar():
     )
     assert done == pytest.approx(1.5 / 4)
     assert text == "epoch 2/4 · batch 50/100 · 1:02:05 left"
+
+
+def test_the_data_page_says_how_many_images_this_server_has(env):
+    """Issue 14: the caption said '70,000 (60,000 train, 10,000 test)' above metrics of another size."""
+    at = open_page("pages/data.py")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("The published dataset:") for c in captions)
+    assert any("600 training and 200 test images" in c for c in captions), captions
