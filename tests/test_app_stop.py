@@ -58,3 +58,14 @@ def test_a_run_stopped_before_any_model_says_so(env, store, tiny_data_dir):  # n
     store.finish(run_id, "stopped", epochs_completed=0)
     at = open_page("pages/train.py", {"run": run_id})
     assert any("before any model was saved" in i.value for i in at.info)
+
+
+def test_the_live_view_never_shows_a_batch_past_the_epochs_end(env, store, tiny_data_dir):  # noqa: F811
+    """Issue 14, defect 5: 'epoch 1/3 · batch 72/71' (Keras counted a partial last execution in full)."""
+    run_id = store.create_run(TrainConfig(data_dir=tiny_data_dir, epochs=3))
+    store.claim_next(["cpu"])
+    store.update_progress(run_id, Progress("training", epoch=1, epochs=3, batch=72, steps=71))
+    at = open_page("pages/train.py", {"run": run_id})
+    texts = [str(p.proto.text) for p in at.get("progress")]
+    assert any("epoch 1/3 · batch 71/71" in t for t in texts), texts
+    assert not any("72/71" in t for t in texts)

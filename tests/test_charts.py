@@ -93,3 +93,11 @@ def test_training_memory_grows_with_batch_size_and_optimizer_state():
     small = models.training_memory_bytes(1000, 5000, 32, "adam")
     assert models.training_memory_bytes(1000, 5000, 64, "adam") - small == 4 * 2 * 5000 * 32
     assert models.training_memory_bytes(1000, 5000, 32, "sgd") == small - 4 * 1000
+
+
+def test_compared_runs_get_distinct_qualitative_colours():
+    """Issue 14: two runs in a comparison were two blues, hard to tell apart."""
+    rows = [{"epoch": 1, "val_accuracy": 0.5}]
+    fig = curves.overlay_figure({f"run {i}": rows for i in range(4)})
+    colours = [trace.line.color for trace in fig.data]
+    assert None not in colours and len(set(colours)) == 4

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 TRAIN_COLOUR = "#1f6feb"
@@ -122,9 +123,11 @@ def throughput_figure(epochs: list[dict], live: float | None = None, planned: in
 def overlay_figure(curves: dict[str, list[dict]], metric: str = "val_accuracy", title: str | None = None) -> go.Figure:
     """One line per run (label -> its epoch rows) for one epoch metric."""
     fig = go.Figure()
-    for label, epochs in curves.items():
+    palette = plotly.colors.qualitative.D3  # runs are categories: hues told apart at a glance, not two blues
+    for i, (label, epochs) in enumerate(curves.items()):
         y = _finite(e.get(metric) for e in epochs)
-        fig.add_scatter(x=[e["epoch"] for e in epochs], y=y, name=label, mode="lines+markers")
+        colour = palette[i % len(palette)]
+        fig.add_scatter(x=[e["epoch"] for e in epochs], y=y, name=label, mode="lines+markers", line_color=colour)
     _epoch_axis(fig, max((len(e) for e in curves.values()), default=0))
     if metric.endswith("accuracy"):
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
