@@ -4,14 +4,62 @@ import streamlit as st
 
 from lib import settings
 from lib.charts import curves
+from lib.config import ConfigError, TrainConfig
 from lib.data import datasets
-from ui import cached, frame, state, widgets
+from lib.runs import submit
+from ui import auth, cached, frame, state, widgets
+from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
+QUICK_START = "cs_quick_start"  # set by the welcome's button: open the Train page on the new run
+if st.session_state.pop(QUICK_START, False):
+    st.switch_page("pages/train.py")
 st.title("Data")
 widgets.begin()
 data_dir = state.values().get("data_dir")
 available = [n for n in datasets.names() if datasets.is_available(n, data_dir)]
+FIRST_RUN = TrainConfig.with_defaults(dataset="mnist", architecture="lenet5", epochs=2, train_limit=5000)
+
+
+def _quick_start() -> None:
+    """A first success: LeNet-5 on 5,000 digits for two epochs, queued at once, watched on Train."""
+    config = FIRST_RUN.replace(data_dir=data_dir)
+    try:
+        run_id = submit.submit(get_store(), config, auth.user(), auth.policy())
+    except ConfigError as exc:
+        st.session_state["cs_quick_start_error"] = f"{exc.field.replace('_', ' ')}: {exc.message}"
+        return
+    state.replace_config(config)
+    state.remember_run(run_id)
+    st.session_state[QUICK_START] = True
+
+
+def _welcome() -> None:
+    """For a server with no runs yet: what to do, in order, and a one-click first run."""
+    with st.container(border=True):
+        st.markdown(
+            "**Welcome to ConvStudio.** Four steps, each a page on the left: **1. Data** — pick a dataset "
+            "(here); **2. Model** — pick a network; **3. Train** — press Start and watch it learn; "
+            "**4. Predict** — draw or upload an image and see what your model says."
+        )
+        ready = "mnist" in available
+        st.button(
+            "Train a digit model in a minute",
+            type="primary",
+            icon=":material/rocket_launch:",
+            on_click=_quick_start,
+            disabled=not ready,
+            key="quick_start",
+            help="LeNet-5 on 5,000 handwritten digits, 2 epochs; then draw a digit on Predict."
+            if ready
+            else "Needs the MNIST digits on this server (see below for where to put them).",
+        )
+        if message := st.session_state.pop("cs_quick_start_error", None):
+            st.error(f"Cannot start it: {message}", icon=":material/error:")
+
+
+if not get_store().list_runs(limit=1):
+    _welcome()
 
 
 def _label(name: str) -> str:

@@ -413,3 +413,16 @@ def test_the_data_page_says_how_many_images_this_server_has(env):
     captions = [c.value for c in at.caption]
     assert any(c.startswith("The published dataset:") for c in captions)
     assert any("600 training and 200 test images" in c for c in captions), captions
+
+
+def test_a_first_visit_is_welcomed_with_the_steps_and_a_one_click_first_run(env, store):
+    """Issue 14: the app opened on Data with no word on what to do."""
+    at = open_page("pages/data.py")
+    assert any("Welcome to ConvStudio" in m.value for m in at.markdown)
+    at.button(key="quick_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run = store.list_runs()[0]
+    assert (run.config.dataset, run.config.architecture, run.config.epochs) == ("mnist", "lenet5", 2)
+    assert any(run.id in m.value for m in at.markdown)  # the Train page, watching it
+    at.switch_page("pages/data.py").run()
+    assert not any("Welcome to ConvStudio" in m.value for m in at.markdown)  # once there are runs
