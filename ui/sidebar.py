@@ -37,7 +37,7 @@ def _device() -> None:
         st.caption(f":material/memory: {info['summary']}: no GPU, training runs on the CPU")
 
 
-@st.fragment(run_every=2)
+@st.fragment(run_every=1)  # as often as the live view, so both say the same
 def _status() -> None:
     store = get_store()
     active, queue = store.active(), store.queue()
