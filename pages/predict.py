@@ -39,7 +39,7 @@ def loaded_model(path):
 
 
 def describe_run(run, info) -> None:
-    cols = st.columns(3)
+    cols = st.columns([2, 1, 1])  # room for a dataset title such as "MNIST handwritten digits", uncut
     cols[0].metric("Dataset", info.title)
     cols[1].metric("Architecture", run.architecture)
     acc = run.test_accuracy
