@@ -28,6 +28,7 @@ def _row(run) -> dict:
         "status": run.status,
         "test accuracy": run.test_accuracy,  # what people compare first, before the table scrolls
         "time": format_seconds(run.duration) if run.duration else "",
+        "where": run.placement,  # node and GPU it ran on ('' before it started)
         "sweep": c.extra.get("sweep", ""),  # a sweep's trial: which sweep (Sweeps page, ?sweep=ID)
         "dataset": run.dataset,
         "architecture": run.architecture,

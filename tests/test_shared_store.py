@@ -20,6 +20,7 @@ def test_two_app_servers_on_one_postgresql_store_see_the_same_runs_and_queue(
     store = Store(runs_dir, url=postgres_url)
     done, *queued = (store.create_run(TrainConfig(data_dir=tiny_data_dir, epochs=1)) for _ in range(4))
     store.claim_next(["cpu"])
+    store.heartbeat(done, node="box-1", gpu="0")
     store.finish(done, "completed", test_accuracy=0.9, epochs_completed=1)
     env = {
         **os.environ,
@@ -46,6 +47,7 @@ def test_two_app_servers_on_one_postgresql_store_see_the_same_runs_and_queue(
     view = views[0]
     assert view["runs"] == [*reversed(queued), done]  # newest first, the same rows on both
     assert view["status"] == ["queued"] * 3 + ["completed"]
+    assert view["where"] == ["", "", "", "box-1 · GPU 0"]  # where the finished run ran, as its worker said
     assert [line.split(".")[0] for line in view["queue"]] == ["1", "2", "3"]
     assert "Traceback" not in json.dumps(views)
     store.close()

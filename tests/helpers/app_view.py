@@ -20,4 +20,5 @@ if __name__ == "__main__":
         sys.exit(1)
     table = at.main.dataframe[0].value
     queue = [c.value for c in at.sidebar.caption if c.value[:1].isdigit()]
-    print(json.dumps({"runs": list(table["run"]), "status": list(table["status"]), "queue": queue}))
+    view = {"runs": list(table["run"]), "status": list(table["status"]), "where": list(table["where"])}
+    print(json.dumps({**view, "queue": queue}))
