@@ -16,6 +16,8 @@ import time
 import pytest
 
 from lib.runs import resume
+from lib.runs.executors_ray import RayExecutor
+from lib.runs.scheduler import Scheduler
 from lib.runs.store import Store
 from tests.conftest import ROOT
 
@@ -159,3 +161,15 @@ def test_a_node_that_dies_mid_run_marks_it_interrupted_by_name_and_it_resumes_el
     epochs = [e["epoch"] for e in store.epochs(run_id)]
     assert epochs == sorted(set(epochs)) and len(epochs) == 40  # the epochs before the crash are kept
     assert (runs_dir / run_id / "model.keras").exists()
+
+
+def test_the_cluster_size_the_sidebar_shows(ray_cluster, runs_dir):
+    """Nodes, GPUs and CPUs as Ray counts them (this test's process joins the cluster as a driver, then leaves)."""
+    store = Store(runs_dir)
+    scheduler = Scheduler(store, executor=RayExecutor(store, ray_cluster.address))
+    try:
+        cluster = scheduler.capacity()
+        assert (cluster["nodes"], cluster["gpus"], cluster["cpus"]) == (3, 2, 3)
+        assert cluster["gpus_free"] == 2 and scheduler.slots == ["ray-0", "ray-1"]  # one place per GPU
+    finally:
+        scheduler.close()

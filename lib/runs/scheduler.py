@@ -76,6 +76,11 @@ class Scheduler:
     def children(self) -> dict:
         return getattr(self.executor, "children", {})
 
+    def capacity(self) -> dict | None:
+        """The Ray cluster's nodes, GPUs and CPUs and how many are free (the sidebar shows them); None locally."""
+        resources = getattr(self.executor, "resources", None)
+        return resources() if resources else None
+
     # -- liveness ----------------------------------------------------------------------
     def _lost_reason(self, run, silent_s: float) -> str:
         where = f" on {run.node}" if run.node else ""
