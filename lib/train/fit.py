@@ -18,6 +18,7 @@ from lib.teach import finetune as teach
 from lib.teach import pretrained
 from lib.train.callback import StoreCallback, save_model
 
+FINAL_WAIT_S = 600  # a run's result is worth waiting for when another program holds the store
 VAL_SLICE = 1000  # validation images behind the live confusion matrix (cheap: one predict per epoch)
 
 
@@ -264,5 +265,5 @@ def train_run(store, run_id: str) -> dict:
     note = None
     if streamer.time_limited:
         note = f"Stopped at this server's time limit of {config.extra['max_run_minutes']:g} minutes."
-    store.finish(run_id, status, error=note, **results)
+    store.finish(run_id, status, error=note, wait_s=FINAL_WAIT_S, **results)
     return {"status": status, **results}

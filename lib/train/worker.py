@@ -17,8 +17,6 @@ from lib.runs.store_errors import StoreError
 from lib.sweeps.lr_finder import is_finder
 from lib.train import fit, lr_find
 
-FINAL_WAIT_S = 600  # a worker's result is worth waiting for when another program holds the store
-
 
 def describe_error(exc: BaseException, batch_size: int | None = None) -> str:
     """One line a user can act on: out-of-memory suggests a smaller batch, a full disk says so."""
@@ -55,7 +53,7 @@ def run_worker(run_id: str, runs_dir: str | None = None) -> int:
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the store
             traceback.print_exc()
             # a locked store is waited out for minutes: the failure is recorded once it is writable again
-            store.finish(run_id, "failed", error=describe_error(exc, run.config.batch_size), wait_s=FINAL_WAIT_S)
+            store.finish(run_id, "failed", error=describe_error(exc, run.config.batch_size), wait_s=fit.FINAL_WAIT_S)
             return 1
     return 0
 
