@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from lib.runs.store import Run
 from ui import cached, state
@@ -37,6 +38,13 @@ def _device() -> None:
         st.caption(f":material/memory: {info['summary']}: no GPU, training runs on the CPU")
 
 
+def _watch_link(label: str, run_id: str) -> None:
+    try:
+        st.page_link(TRAIN_PAGE, label=label, icon=":material/monitoring:", query_params={"run": run_id})
+    except StreamlitPageNotFoundError:  # a new session's first run, before app.py's st.navigation named the pages
+        pass  # the next refresh, a second later, draws it
+
+
 @st.fragment(run_every=1)  # as often as the live view, so both say the same
 def _status() -> None:
     store = get_store()
@@ -49,14 +57,14 @@ def _status() -> None:
         star = " (yours)" if run.id == mine else ""
         st.progress(done, text=f"**{run_label(run)}**{star}  \n{text}")
         if run.id != mine:  # anyone may watch any run; only the URL changes
-            st.page_link(TRAIN_PAGE, label="Watch it", icon=":material/monitoring:", query_params={"run": run.id})
+            _watch_link("Watch it", run.id)
     if queue:
         st.markdown(f"**Queue** ({len(queue)} waiting)")
         for position, run in enumerate(queue, start=1):
             star = " (yours)" if run.id == mine else ""
             st.caption(f"{position}. {run_label(run)}{star}")
     if mine:
-        st.page_link(TRAIN_PAGE, label="Watch your run", icon=":material/monitoring:", query_params={"run": mine})
+        _watch_link("Watch your run", mine)
 
 
 def render() -> None:
