@@ -27,6 +27,6 @@ pages = {
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     ],
 }
-frame.draw()  # scheduler, login door (nothing else until this session may use the app), sidebar
+page = frame.draw(pages)  # scheduler, login door (nothing else until it opens), navigation, sidebar
 sweep_view.start_driver()  # running sweeps carry on after a restart, as queued runs do
-st.navigation(pages).run()
+page.run()

@@ -19,12 +19,18 @@ from ui import auth, resources, sidebar
 FRAMED = "cs_framed"  # set by every draw(): this session has been through the frame
 
 
-def draw() -> None:
-    """Scheduler, login door (nothing below it until the session may use the app), sidebar."""
+def draw(pages=None):
+    """Scheduler, login door (nothing below it until the session may use the app), navigation, sidebar.
+
+    app.py passes its pages and runs the page this returns. The navigation comes before the
+    sidebar: the sidebar's links to pages need the pages registered in this very run.
+    """
     resources.get_scheduler()  # starts the one background scheduler of this server
     auth.gate()
     st.session_state[FRAMED] = True
+    page = st.navigation(pages) if pages is not None else None
     sidebar.render()
+    return page
 
 
 def ensure() -> None:
