@@ -6,7 +6,7 @@ from lib import presets
 from lib.config import TrainConfig
 from lib.runs.progress import Progress
 from lib.train.worker import describe_error
-from tests.test_app_access import locked, log_in  # noqa: F401 - locked is a fixture
+from tests.test_app_access import PASSWORDS, locked, log_in  # noqa: F401 - locked is a fixture
 from tests.test_app_pages import env, open_page  # noqa: F401 - env is a fixture
 
 
@@ -23,7 +23,7 @@ def test_the_recommended_recipe_fills_every_setting_in_one_click(env):  # noqa: 
 
 
 def test_too_many_epochs_for_this_server_is_refused_beside_the_widget(locked):  # noqa: F811
-    at = log_in("bob", "open sesame")
+    at = log_in("bob", PASSWORDS["bob"])
     at.switch_page("pages/train.py").run()
     at.number_input(key="w_epochs").set_value(50).run()
     assert any("at most 20 epochs" in e.value for e in at.error)
