@@ -74,4 +74,3 @@ def test_bad_settings_are_an_error_not_a_traceback(env):
     assert not at.exception
     assert any("dropout" in e.value for e in at.error)
     assert Store(env).queue() == []
-
