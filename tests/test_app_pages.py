@@ -426,3 +426,13 @@ def test_a_first_visit_is_welcomed_with_the_steps_and_a_one_click_first_run(env,
     assert any(run.id in m.value for m in at.markdown)  # the Train page, watching it
     at.switch_page("pages/data.py").run()
     assert not any("Welcome to ConvStudio" in m.value for m in at.markdown)  # once there are runs
+
+
+def test_the_sidebar_sums_up_a_ray_cluster():
+    """Issue 15: cluster capacity in the sidebar (Scheduler.capacity() is measured in test_ray_executor)."""
+    from ui.sidebar import cluster_caption
+
+    assert cluster_caption(None) is None  # local executor: the device line says it all
+    text = cluster_caption({"nodes": 3, "gpus": 2, "gpus_free": 1, "cpus": 3, "cpus_free": 2})
+    assert text.endswith("Ray cluster: 3 nodes · GPUs 1 of 2 free · CPUs 2 of 3 free")
+    assert "GPUs" not in cluster_caption({"nodes": 1, "gpus": 0, "gpus_free": 0, "cpus": 4, "cpus_free": 4})

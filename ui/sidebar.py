@@ -7,7 +7,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from lib.runs.store import Run
 from ui import cached, state
-from ui.resources import get_store
+from ui.resources import get_scheduler, get_store
 
 TRAIN_PAGE = "pages/train.py"
 
@@ -36,6 +36,27 @@ def _device() -> None:
             st.progress(used / total, text=f":material/memory: {gpu['name']}: {used:,}/{total:,} MiB")
     else:
         st.caption(f":material/memory: {info['summary']}: no GPU, training runs on the CPU")
+
+
+def cluster_caption(capacity: dict | None) -> str | None:
+    """'Ray cluster: 3 nodes · GPUs 1 of 2 free · CPUs 2 of 3 free', or None without a cluster."""
+    if not capacity:
+        return None
+    nodes = capacity["nodes"]
+    text = f":material/hub: Ray cluster: {nodes} node{'s' if nodes != 1 else ''}"
+    if capacity["gpus"]:
+        text += f" · GPUs {capacity['gpus_free']} of {capacity['gpus']} free"
+    return text + f" · CPUs {capacity['cpus_free']} of {capacity['cpus']} free"
+
+
+def _cluster() -> None:
+    scheduler = get_scheduler()
+    try:
+        caption = cluster_caption(scheduler.capacity() if scheduler else None)
+    except Exception as exc:  # the cluster's head went away: say so, keep the sidebar
+        caption = f":material/hub: Ray cluster not reachable ({type(exc).__name__})"
+    if caption:
+        st.caption(caption)
 
 
 def _watch_link(label: str, run_id: str) -> None:
@@ -72,4 +93,5 @@ def render() -> None:
     with st.sidebar:
         st.subheader("Server")
         _device()
+        _cluster()
         _status()
