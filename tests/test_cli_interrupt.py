@@ -27,7 +27,7 @@ def wait(predicate, timeout=120):
 
 def test_a_second_ctrl_c_prints_no_traceback_and_the_run_still_stops_cleanly(runs_dir, tiny_data_dir):
     cmd = [sys.executable, "-m", "lib.cli", "--runs-dir", str(runs_dir), "train", "--dataset", "mnist",
-           "--data-dir", tiny_data_dir, "--model", "simple_cnn", "--epochs", "50", "--batch-size", "8"]  # fmt: skip
+           "--data-dir", tiny_data_dir, "--model", "simple_cnn", "--epochs", "500", "--batch-size", "8"]  # fmt: skip
     env = {**os.environ, "CONVSTUDIO_FORCE_CPU": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
