@@ -224,7 +224,7 @@ def test_user_add_warns_while_an_old_shared_password_keeps_the_accounts_out_of_u
     path = secrets(tmp_path, monkeypatch, '[convstudio]\npassword = "old style"\n')
     assert user(["add", "ada", "--password-stdin"], "a long password", monkeypatch) == 0
     err = capsys.readouterr().err
-    assert err.startswith("warning: the app will refuse logins until") and "choose one way of logging in" in err
+    assert "warning: the app will refuse logins until" in err and "choose one way of logging in" in err
     assert "ada" in accounts.read_accounts(path).users
 
 
