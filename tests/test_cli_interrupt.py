@@ -49,5 +49,10 @@ def test_a_second_ctrl_c_prints_no_traceback_and_the_run_still_stops_cleanly(run
     stderr = "".join(lines) + rest
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert proc.returncode == 130 and "not waiting" in stderr, stderr
-    run = wait(lambda: (r := store.get(run_id)).is_finished and r)  # the worker finishes its clean stop
+    try:
+        run = wait(lambda: (r := store.get(run_id)).is_finished and r)  # the worker finishes its clean stop
+    except AssertionError:
+        log = store.run_dir(run_id) / "worker.log"
+        tail = log.read_text()[-4000:] if log.exists() else "no log"
+        raise AssertionError(f"{store.get(run_id)!r}\n{tail}") from None
     assert run.status == "stopped" and store.model_path(run_id).is_file()
