@@ -64,12 +64,27 @@ def remove_stale_temps(target: str | os.PathLike) -> int:
     return len(stale)
 
 
-def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `target` atomically; returns the target."""
+def _keep_owner(temp: Path, target: Path) -> None:
+    """Give `temp` the owner of the `target` it replaces: root editing a server's file (accounts,
+    secrets) must leave it readable by the account that runs the server."""
+    with contextlib.suppress(FileNotFoundError):
+        old = target.stat()
+        if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+            with contextlib.suppress(PermissionError):
+                os.chown(temp, old.st_uid, old.st_gid)
+
+
+def write_bytes(target: str | os.PathLike, data: bytes, keep_owner: bool = False) -> Path:
+    """Write `data` to `target` atomically; returns the target.
+
+    The file is created 0600 (mkstemp), so secrets are never readable by others, even briefly.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_name(target)
     try:
+        if keep_owner:
+            _keep_owner(temp, target)
         with open(temp, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -82,9 +97,9 @@ def write_bytes(target: str | os.PathLike, data: bytes) -> Path:
     return target
 
 
-def write_text(target: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+def write_text(target: str | os.PathLike, text: str, encoding: str = "utf-8", keep_owner: bool = False) -> Path:
     """Write `text` to `target` atomically; returns the target."""
-    return write_bytes(target, text.encode(encoding))
+    return write_bytes(target, text.encode(encoding), keep_owner=keep_owner)
 
 
 @contextlib.contextmanager

@@ -46,6 +46,19 @@ def test_a_writer_that_fails_or_writes_nothing_leaves_the_old_file(tmp_path):
     assert target.read_bytes() == b"good" and os.listdir(tmp_path) == ["m.keras"]
 
 
+def test_new_files_are_private_and_keep_owner_keeps_the_replaced_files_owner(tmp_path):
+    target = tmp_path / "secrets.toml"
+    atomic_files.write_text(target, "a = 1\n")
+    assert target.stat().st_mode & 0o777 == 0o600  # a secret is never readable by others, even briefly
+    if os.getuid() != 0:
+        pytest.skip("changing a file's owner needs root")
+    os.chown(target, 65534, 65534)  # the account that runs the server, edited here by root
+    atomic_files.write_text(target, "a = 2\n", keep_owner=True)
+    assert (target.stat().st_uid, target.stat().st_gid) == (65534, 65534) and target.read_text() == "a = 2\n"
+    atomic_files.write_text(target, "a = 3\n")
+    assert target.stat().st_uid == 0
+
+
 def test_a_folder_is_built_aside_then_renamed(tmp_path):
     out = tmp_path / "saved"
 

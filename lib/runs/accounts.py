@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import functools
 import os
-import tempfile
 import threading
 import tomllib
 import unicodedata
@@ -38,6 +37,8 @@ from pathlib import Path
 import tomlkit
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from lib import atomic_files
 
 SECTION = "convstudio"
 USERS = "users"
@@ -232,7 +233,7 @@ def _editing(path: str | Path) -> Iterator[tomlkit.items.Table]:
         if not isinstance(section.get(ADMINS, []), list):
             raise AccountError(f"{path}: [{SECTION}] {ADMINS} must be a list of user names")
         yield section
-        _write_atomically(path, tomlkit.dumps(doc))
+        atomic_files.write_text(path, tomlkit.dumps(doc), keep_owner=True)
 
 
 @contextlib.contextmanager
@@ -244,27 +245,3 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    old = path.stat() if path.exists() else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # created 0600
-    try:
-        if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
-            # root editing the server's file: keep it readable by the account that runs the server
-            with contextlib.suppress(PermissionError):
-                os.fchown(fd, old.st_uid, old.st_gid)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)

@@ -26,13 +26,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from lib import atomic_files
 
 MAX_KEYS = 10_000  # bounded memory when a flood uses a fresh name or address each time
 
@@ -178,23 +178,8 @@ class LoginThrottle:
             return
         rows = [[kind, value, failures, last] for (kind, value), (failures, last) in self._state.items()]
         with contextlib.suppress(OSError):  # a full disk must not stop people logging in
-            _write_atomically(self._path, json.dumps({"version": 1, "keys": rows}))
+            atomic_files.write_text(self._path, json.dumps({"version": 1, "keys": rows}))
 
 
 def _fold(name: str) -> str:
     return name.strip().casefold()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
