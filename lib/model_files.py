@@ -12,10 +12,13 @@ Runs page downloads, resume). A model file is refused when:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 MAX_UNPACKED_BYTES = 512 * 2**20  # the largest built-in model (resnet_small) unpacks to ~10 MB
 MAX_RATIO = 200  # weights barely compress; a config that shrinks 200x is padding, not a model
@@ -81,26 +84,28 @@ def _check_archive(handle, path: Path) -> None:
         raise ModelRefused(f"{path} unpacks {unpacked // max(packed, 1)}x its size (a zip bomb?): refused")
 
 
+@contextlib.contextmanager
+def _checked_handle(path: Path, root) -> Iterator[BinaryIO]:
+    """The model file opened once and checked (place, link, type, size, archive), rewound to its start."""
+    _check_inside(path, root)
+    with os.fdopen(_open_checked(path), "rb") as handle:
+        if path.suffix == ".keras":
+            _check_archive(handle, path)
+            handle.seek(0)
+        yield handle
+
+
 def check_model_file(path, root=None) -> Path:
     """`path` if it is a model file ConvStudio may read (see the module docstring), else ModelRefused."""
     path = Path(path)
-    _check_inside(path, root)
-    fd = _open_checked(path)
-    with os.fdopen(fd, "rb") as handle:
-        if path.suffix == ".keras":
-            _check_archive(handle, path)
-    return path
+    with _checked_handle(path, root):
+        return path
 
 
 def read_model_bytes(path, root=None) -> bytes:
     """The checked model file's bytes, read through the same descriptor the checks used (downloads, export)."""
     path = Path(path)
-    _check_inside(path, root)
-    fd = _open_checked(path)
-    with os.fdopen(fd, "rb") as handle:
-        if path.suffix == ".keras":
-            _check_archive(handle, path)
-            handle.seek(0)
+    with _checked_handle(path, root) as handle:
         return handle.read()
 
 
