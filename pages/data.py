@@ -71,22 +71,30 @@ meta = datasets.info(name)
 st.caption(f"The published dataset: {meta.description}")  # this server's copy may be a sample: see below
 
 
+DOWNLOAD_FAILED = "cs_download_failed"  # dataset -> why its download failed, for the instructions
+
+
 def _download(name: str) -> None:
     """keras.datasets into the Keras cache, where the next run finds it; fails within 30 s offline."""
     with st.spinner(f"Downloading {datasets.info(name).title}..."):
         try:
             datasets.load_raw(name, data_dir, allow_download=True)
         except datasets.DatasetUnavailable as exc:
-            st.error(str(exc).splitlines()[-1], icon=":material/cloud_off:")
-            return
-    st.rerun()
+            reason = exc.download_error or str(exc).splitlines()[-1]
+            st.session_state.setdefault(DOWNLOAD_FAILED, {})[name] = reason
+    st.rerun()  # redrawn: the dataset, or the instructions saying the download was tried and why it failed
 
 
 if name not in available:
     st.error(f"**{meta.title} is not on this server.** Here is how to add it:", icon=":material/folder_off:")
-    st.code(datasets.where_to_put(name, data_dir), language=None, wrap_lines=True)  # long paths stay whole
+    failed = st.session_state.get(DOWNLOAD_FAILED, {}).get(name)
+    if failed:
+        st.error(f"The download through Keras failed: {failed}", icon=":material/cloud_off:")
+    instructions = datasets.where_to_put(name, data_dir, download_error=failed)
+    st.code(instructions, language=None, wrap_lines=True)  # long paths stay whole
     if name in datasets.BUILTIN and not settings.offline():
-        if st.button("Try downloading it through Keras", icon=":material/download:", key="download"):
+        label = "Try the download again" if failed else "Try downloading it through Keras"
+        if st.button(label, icon=":material/download:", key="download"):
             _download(name)
     if available:
         st.write("Available now:")

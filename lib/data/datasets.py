@@ -3,8 +3,9 @@
 A dataset is looked for, in order, in: a data folder the user names
 (`--data-dir` / CONVSTUDIO_DATA_DIR) holding the dataset's standard files, the
 Keras cache (~/.keras/datasets), Debian's /usr/share/datasets/. Only then is a
-download through keras.datasets tried, and a failed one becomes a
-DatasetUnavailable whose message says where to put which files.
+download through keras.datasets tried (never in offline mode), and a missing
+dataset becomes a DatasetUnavailable whose message says where it was looked
+for, what became of the download and where to put which files.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lib import settings
-from lib.data import custom
+from lib.data import custom, overlay
 from lib.data.info import BUILTIN, IDX_FILES, DatasetInfo, DatasetUnavailable
 
 DOWNLOAD_TIMEOUT_S = 30
@@ -75,17 +76,36 @@ def is_available(name: str, data_dir: str | None = None) -> bool:
     return locate(name, data_dir) is not None
 
 
-def where_to_put(name: str, data_dir: str | None = None) -> str:
-    """The message a user sees when a dataset cannot be found."""
+def where_to_put(
+    name: str, data_dir: str | None = None, *, download_error: str | None = None, download_allowed: bool = True
+) -> str:
+    """The message a user sees when a dataset cannot be found: where it was looked for, what became
+    of a download (tried and failed, or not tried and why) and which files to put where."""
     meta = info(name)
     tried = "\n".join(f"  - {p}" for p in candidate_folders(name, data_dir))
+    target = Path(data_dir or default_data_dir()) / meta.folder
     hint = " (apt-get install dataset-fashion-mnist provides it)" if name == "fashion_mnist" else ""
+    origin = f"\nWhere to get them: {meta.origin}." if meta.origin else ""
     return (
-        f"{meta.title} is not available offline and could not be downloaded.\n"
-        f"Put these files: {', '.join(meta.files)}\n"
-        f"into a folder named '{meta.folder}' inside your data folder, and pass that data folder "
-        f"with --data-dir or CONVSTUDIO_DATA_DIR{hint}.\nLooked in:\n{tried}"
+        f"{meta.title} was not found on this server.\n"
+        f"Looked for its files in:\n{tried}\n"
+        f"{_download_note(download_error, download_allowed)}\n\n"
+        f"To add it by hand, put these {len(meta.files)} files:\n  {', '.join(meta.files)}\n"
+        f"into this folder (create it if needed):\n  {target}{origin}\n"
+        f"Another data folder works too: a folder named '{meta.folder}' inside it, passed with "
+        f"--data-dir or CONVSTUDIO_DATA_DIR{hint}."
     )
+
+
+def _download_note(download_error: str | None, download_allowed: bool) -> str:
+    """What became of a download, so no message says 'could not be downloaded' when none was tried."""
+    if download_error:
+        return f"Download through Keras: tried, download failed: {download_error}"
+    if settings.offline():
+        return "Download: not tried, because offline mode is on (CONVSTUDIO_OFFLINE)."
+    if not download_allowed:
+        return "Download: not tried (this step reads local files only)."
+    return "Download: not tried yet."
 
 
 # -- loading ---------------------------------------------------------------
@@ -105,7 +125,7 @@ def load_builtin(name: str, data_dir: str | None = None, allow_download: bool = 
     elif allow_download and not settings.offline():
         (xtr, ytr), (xte, yte) = _download(name, data_dir)
     else:
-        raise DatasetUnavailable(where_to_put(name, data_dir))
+        raise DatasetUnavailable(where_to_put(name, data_dir, download_allowed=allow_download))
     shape = info(name).input_shape
     xtr, xte = (x.reshape((-1, *shape)) for x in (xtr, xte))
     return (xtr, ytr.astype(np.int64).ravel()), (xte, yte.astype(np.int64).ravel())
@@ -171,7 +191,8 @@ def _download(name: str, data_dir: str | None):
     try:
         return loader()
     except Exception as exc:  # any network or archive failure
-        raise DatasetUnavailable(f"{where_to_put(name, data_dir)}\n(download failed: {exc})") from None
+        reason = str(exc) or type(exc).__name__
+        raise DatasetUnavailable(where_to_put(name, data_dir, download_error=reason), reason) from None
     finally:
         socket.setdefaulttimeout(previous)
 
@@ -215,6 +236,7 @@ def prepare(
     seed: int = 42,
 ) -> Prepared:
     (xtr, ytr), (xte, yte) = load_raw(name, data_dir)
+    xtr, ytr = overlay.apply(name, xtr, ytr)  # a built-in's relabelled / excluded images; its files unchanged
     if train_limit and train_limit < len(ytr):
         keep = stratified_indices(ytr, train_limit, seed)
         xtr, ytr = xtr[keep], ytr[keep]
