@@ -106,14 +106,34 @@ def test_the_projector_draws_a_webgl_map_of_the_test_images(monkeypatch, trained
     assert any("penultimate-layer features" in c.value for c in at.caption)
 
 
-def test_label_suspects_are_listed_and_a_built_in_dataset_is_never_changed(monkeypatch, trained_run):
+def test_a_built_in_suspect_is_relabelled_as_an_overlay_and_undone(monkeypatch, trained_run, tmp_path):
+    import hashlib
+
+    from lib.data import datasets, overlay
+
     runs_dir, run_id = trained_run
+    monkeypatch.setenv("CONVSTUDIO_DATA_DIR", str(tmp_path / "data"))  # where the overlay is kept
+    data_dir = Store(runs_dir).get(run_id).config.data_dir
+    files = {p: hashlib.sha256(p.read_bytes()).digest() for p in sorted((Path(data_dir) / "mnist").iterdir())}
     state = {"eval_section": "Label suspects", f"sus_on_{run_id}": True}
     at = app_on(monkeypatch, "pages/evaluate.py", runs_dir, state=state)
     assert any("most suspect labels" in m.value for m in at.markdown)
     at.checkbox[0].check().run()
+    given = next(m.value for m in at.markdown if m.value.startswith("label **")).split("**")[1]
+    target = (int(given) + 1) % 10
+    at.selectbox(key=f"sus_{run_id}_to").set_value(target).run()
+    at.button(key=f"sus_{run_id}_relabel").click().run()
     assert not at.exception, at.exception
-    assert any("built-in dataset" in i.value for i in at.info)
+    assert any(f"relabelled as {target}, kept as a fix beside mnist" in s.value for s in at.success)
+    (x, y), _ = datasets.load_raw("mnist", data_dir)
+    assert overlay.summary("mnist", x, y) == {"relabelled": 1, "excluded": 0, "batches": 1}
+    assert {p: hashlib.sha256(p.read_bytes()).digest() for p in files} == files  # the built-in is unchanged
+    at.run()  # the list again: the suspect now carries its fixed label
+    assert any("1 training image(s) relabelled" in c.value for c in at.caption)
+    at.button(key=f"sus_{run_id}_undo").click().run()
+    assert not at.exception, at.exception
+    assert overlay.summary("mnist", x, y)["batches"] == 0
+    assert not any("training image(s) relabelled" in c.value for c in at.caption)
 
 
 @pytest.mark.slow

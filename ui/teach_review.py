@@ -2,8 +2,9 @@
 
 The heavy parts (features, t-SNE, cross-validated suspects) are cached per run
 and model file time; a rerun from a click or a lasso reuses them. Relabelling
-and excluding write a new version of a custom dataset (lib.teach.collect.fix);
-a built-in dataset's files are never changed.
+and excluding write a new version of a custom dataset (lib.teach.collect.fix),
+or an overlay of fixes beside a built-in one (lib.data.overlay): a built-in
+dataset's files are never changed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import numpy as np
 import streamlit as st
 
 from lib.charts.projection import projection_figure
-from lib.data import custom, datasets
+from lib.data import custom, datasets, overlay
+from lib.data.info import DatasetUnavailable
 from lib.teach import collect, review, suspects
 from ui import auth, state
 from ui import evaluation_cache as parts
@@ -100,11 +102,16 @@ def suspects_section(store, run, version: int) -> None:
 
 
 def fix_controls(run, indices: list[int], names: list[str], key: str) -> None:
-    """Relabel or exclude training images: a new version of a custom dataset, then one click to retrain."""
-    if not custom.is_saved(run.config.dataset):
+    """Relabel or exclude training images, then one click to retrain.
+
+    A custom dataset is saved as a new version; a built-in one keeps its files and gets an overlay of
+    fixes (lib.data.overlay) that every later training on it here uses, so only an administrator may.
+    """
+    builtin = not custom.is_saved(run.config.dataset)
+    if builtin and not auth.may_act_on(None):
         st.info(
-            f"{run.config.dataset} is a built-in dataset: its files are never changed, and an overlay of fixes "
-            "for built-ins is not available yet. Import your own images to relabel them."
+            f"Fixes to {run.config.dataset} (a built-in dataset) apply to everyone training on it on this server, "
+            "so only an administrator can make them. Its own files are never changed."
         )
         return
     left, mid, right = st.columns([2, 1, 1])
@@ -112,9 +119,11 @@ def fix_controls(run, indices: list[int], names: list[str], key: str) -> None:
         f"Relabel the {len(indices)} selected as", range(len(names)), format_func=names.__getitem__, key=f"{key}_to"
     )
     if mid.button("Relabel", key=f"{key}_relabel", type="primary"):
-        apply_fix(run, indices, label, names)
+        (apply_builtin_fix if builtin else apply_fix)(run, indices, label, names)
     if right.button("Exclude", key=f"{key}_exclude"):
-        apply_fix(run, indices, None, names)
+        (apply_builtin_fix if builtin else apply_fix)(run, indices, None, names)
+    if builtin:
+        builtin_fixes_line(run, key)
 
 
 def apply_fix(run, indices: list[int], label: int | None, names: list[str]) -> None:
@@ -129,6 +138,51 @@ def apply_fix(run, indices: list[int], label: int | None, names: list[str]) -> N
     suspect_rows.clear()
     what = f"relabelled as {names[label]}" if label is not None else "excluded"
     st.success(f"{len(indices)} image(s) {what}: {run.config.dataset} is saved as a new version.")
+    retrain_button(run)
+
+
+def apply_builtin_fix(run, indices: list[int], label: int | None, names: list[str]) -> None:
+    try:
+        done = review.fix_builtin(run, indices, label, who=auth.user())
+    except (overlay.OverlayRefused, DatasetUnavailable) as exc:
+        st.error(str(exc))
+        return
+    projection.clear()  # the labels the maps and suspects show have changed
+    suspect_rows.clear()
+    what = f"relabelled as {names[label]}" if label is not None else "excluded"
+    st.success(
+        f"{done} image(s) {what}, kept as a fix beside {run.config.dataset} (its files are unchanged); "
+        "the next training on it uses the fix."
+    )
+    retrain_button(run)
+
+
+def builtin_fixes_line(run, key: str) -> None:
+    """How many fixes this built-in has here, and Undo for the last one."""
+    try:
+        found = review.builtin_fixes(run)
+    except DatasetUnavailable as exc:
+        st.error(str(exc))
+        return
+    if not found["batches"]:
+        return
+    left, right = st.columns([3, 1], vertical_alignment="center")
+    left.caption(
+        f"{run.config.dataset} on this server: {found['relabelled']} training image(s) relabelled, "
+        f"{found['excluded']} excluded (an overlay; the dataset's files are unchanged)."
+    )
+    if right.button("Undo the last fix", key=f"{key}_undo", icon=":material/undo:"):
+        try:
+            review.undo_builtin(run)
+        except DatasetUnavailable as exc:
+            st.error(str(exc))
+            return
+        projection.clear()
+        suspect_rows.clear()
+        st.rerun()
+
+
+def retrain_button(run) -> None:
     st.button(
         "Retrain on it", key=f"fix_retrain_{run.id}", on_click=state.choose, kwargs={"dataset": run.config.dataset}
     )

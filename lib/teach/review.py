@@ -6,11 +6,12 @@ shared by the pages and the CLI.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lib.data import datasets
+from lib.data import datasets, overlay
+from lib.data.info import BUILTIN
 from lib.inference import prediction, preprocess
 from lib.teach import corrections, finetune, projector, suspects
 
@@ -34,11 +35,24 @@ class SuspectRow:
 
 
 def training_images(run, limit: int = MAX_SUSPECT_IMAGES):
-    """(positions, x, y) of the run dataset's training split (a reproducible sample past `limit`)."""
+    """(positions, x, y) of the run dataset's training split (a reproducible sample past `limit`).
+
+    A built-in's fixes count (lib.data.overlay): labels as fixed, excluded images left out; the
+    positions stay those of the dataset's own files, which is how fixes name images.
+    """
     (x, y), _ = datasets.load_raw(run.config.dataset, run.config.data_dir)
-    chosen = projector.sample(len(y), limit, seed=run.config.seed)
+    y, kept = fixed_labels(run.config.dataset, x, y)
+    chosen = kept[projector.sample(len(kept), limit, seed=run.config.seed)]
     x = x[chosen]
-    return chosen, (x if hasattr(x, "to_array") else datasets.normalise(np.asarray(x))), np.asarray(y)[chosen]
+    return chosen, (x if hasattr(x, "to_array") else datasets.normalise(np.asarray(x))), y[chosen]
+
+
+def fixed_labels(name: str, x, y) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, positions kept): a built-in's overlay applied; a custom dataset's own labels, all kept."""
+    if name not in BUILTIN:
+        return np.asarray(y), np.arange(len(y))
+    labels, keep = overlay.effective_labels(name, x, y)
+    return labels, np.flatnonzero(keep)
 
 
 def find_suspects(store, run_id: str, top: int | None = 50) -> list[SuspectRow]:
@@ -64,12 +78,42 @@ def image_at(run, index: int) -> np.ndarray:
 
 
 def project_run(store, run_id: str, split: str = "test", method: str = "tsne", limit: int = projector.MAX_POINTS):
-    """(Projection, x the projected images came from) for the run's test or training split."""
+    """(Projection, x the projected images came from) for the run's test or training split.
+
+    The training split shows a built-in's fixes (see training_images); indices are positions in `x`.
+    """
     run, info, model = prediction.load_run_model(store, run_id)
     (xtr, ytr), (xte, yte) = datasets.load_raw(run.config.dataset, run.config.data_dir)
-    x, y = (xte, yte) if split == "test" else (xtr, ytr)
+    if split == "test":
+        x, y, kept = xte, np.asarray(yte), None
+    else:
+        x = xtr
+        y, kept = fixed_labels(run.config.dataset, xtr, ytr)
+        kept = None if len(kept) == len(y) else kept
     x = x if hasattr(x, "to_array") else datasets.normalise(np.asarray(x))
-    return projector.project(model, x, y, method=method, limit=limit, seed=run.config.seed), x
+    if kept is None:
+        return projector.project(model, x, y, method=method, limit=limit, seed=run.config.seed), x
+    p = projector.project(model, x[kept], y[kept], method=method, limit=limit, seed=run.config.seed)
+    return replace(p, indices=kept[p.indices]), x
+
+
+# -- fixes for a built-in dataset (a custom one is fixed as a new version: lib.teach.collect.fix) ----------
+def fix_builtin(run, indices, label: int | None, who: str | None = None) -> int:
+    """Relabel (`label`) or exclude (None) training images of the run's built-in dataset, as an overlay."""
+    (x, y), _ = datasets.load_raw(run.config.dataset, run.config.data_dir)
+    return overlay.fix(run.config.dataset, x, y, indices, label, datasets.info(run.config.dataset).num_classes, who)
+
+
+def undo_builtin(run) -> dict | None:
+    """Drop the last batch of fixes made on the run's built-in dataset; the batch, or None."""
+    (x, y), _ = datasets.load_raw(run.config.dataset, run.config.data_dir)
+    return overlay.undo(run.config.dataset, x, y)
+
+
+def builtin_fixes(run) -> dict:
+    """{"relabelled", "excluded", "batches"} kept for the run's built-in dataset (this copy of it)."""
+    (x, y), _ = datasets.load_raw(run.config.dataset, run.config.data_dir)
+    return overlay.summary(run.config.dataset, x, y)
 
 
 # -- corrections -----------------------------------------------------------------------
