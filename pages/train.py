@@ -6,7 +6,7 @@ from lib import models, presets
 from lib.config import OPTIMIZERS, ConfigError
 from lib.data import datasets
 from lib.runs import submit
-from ui import auth, cached, frame, live, lr_finder_view, state, widgets
+from ui import auth, cached, frame, live, lr_finder_view, state, transfer, widgets
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
@@ -114,6 +114,7 @@ run_id = state.current_run_id(store)
 # them folded when it finishes, so the result does not move below the fold)
 with st.expander("Settings for the next run", expanded=not run_id, icon=":material/tune:"):
     _summary_line()
+    transfer.note(settings)  # a pretrained backbone trains frozen; its top layers open later
     _settings()
     lr_finder_view.panel(store)  # Search these settings; Find a learning rate
     errors = state.errors(_cross_checks())
@@ -131,6 +132,7 @@ with st.expander("Settings for the next run", expanded=not run_id, icon=":materi
 if run_id:
     state.show_run_in_url(run_id)  # also after a page change cleared the URL
     live.show(store, run_id)
+    transfer.panel(store, run_id)  # a finished pretrained run: fine-tune its backbone's top layers
 else:
     st.info("No run yet: set the knobs above and press **Start training**. Past runs are on the Runs page.")
 state.keep_in_url()  # last: a reload finds the settings as the widgets just left them

@@ -19,6 +19,8 @@ from pathlib import Path
 from lib.runs import resume
 from lib.teach import corrections, pretrained
 
+UNFREEZE_DEFAULT = 20  # the Keras transfer-learning guide's example opens EfficientNet's top 20 layers
+UNFREEZE_LR_FACTOR = 0.1  # a tenth of the head's rate: large steps would wreck the ImageNet features
 EPOCHS = 3  # a few passes over a mix of ~2,700 images: enough to learn 20 corrections, too few to forget
 LEARNING_RATE_FACTOR = 0.5  # the parent's rate, halved: the weights are already good
 
@@ -45,6 +47,25 @@ def queue(store, run_id: str, owner: str | None = None, policy=None, **changes) 
     }
     settings["extra"] = {**parent.config.extra, **settings.get("extra", {}), "corrections_from": run_id}
     return resume.finetune(store, run_id, owner=owner, policy=policy, **settings)
+
+
+def check_unfreeze(parent, count) -> int:
+    """The rule for opening a pretrained backbone's top layers (the Train page and the CLI ask the same)."""
+    if parent.config.architecture not in pretrained.BACKBONES or isinstance(count, bool) or not isinstance(
+        count, int
+    ) or count < 1:  # fmt: skip
+        raise corrections.CorrectionRefused(
+            f"unfreezing the top layers needs a run of a pretrained architecture "
+            f"({', '.join(pretrained.BACKBONES)}) and N >= 1; run {parent.id} is {parent.config.architecture}"
+        )
+    return count
+
+
+def queue_unfreeze(store, run_id: str, count: int, owner: str | None = None, policy=None, **changes) -> str:
+    """A fine-tune of a finished pretrained run with its backbone's top `count` layers trainable; its id."""
+    parent = store.get(run_id)
+    extra = {**parent.config.extra, **changes.pop("extra", {}), "unfreeze_top": check_unfreeze(parent, count)}
+    return resume.finetune(store, run_id, owner=owner, policy=policy, **changes, extra=extra)
 
 
 def training_data(data, store, config):
