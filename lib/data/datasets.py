@@ -87,10 +87,10 @@ def where_to_put(
     hint = " (apt-get install dataset-fashion-mnist provides it)" if name == "fashion_mnist" else ""
     origin = f"\nWhere to get them: {meta.origin}." if meta.origin else ""
     return (
-        f"{meta.title} was not found on this server.\n"
+        f"{meta.title} is not available offline: its files are not on this server.\n"
         f"Looked for its files in:\n{tried}\n"
         f"{_download_note(download_error, download_allowed)}\n\n"
-        f"To add it by hand, put these {len(meta.files)} files:\n  {', '.join(meta.files)}\n"
+        f"To add it by hand:\nPut these files (all {len(meta.files)}):\n  {', '.join(meta.files)}\n"
         f"into this folder (create it if needed):\n  {target}{origin}\n"
         f"Another data folder works too: a folder named '{meta.folder}' inside it, passed with "
         f"--data-dir or CONVSTUDIO_DATA_DIR{hint}."
