@@ -6,6 +6,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from lib.runs import outcome
 from lib.runs.progress import format_seconds
 from lib.runs.store import STATUSES, UnknownRun
 from ui import auth, compare, frame, run_actions, sidebar, state
@@ -32,7 +33,7 @@ def _row(run) -> dict:
         "sweep": c.extra.get("sweep", ""),  # a sweep's trial: which sweep (Sweeps page, ?sweep=ID)
         "dataset": run.dataset,
         "architecture": run.architecture,
-        "epochs": f"{run.epochs_completed}/{c.epochs}",
+        "epochs": outcome.epochs_done(run),  # whole epochs, as `cli runs` lists them
         "batch": c.batch_size,
         "learning rate": c.learning_rate,
         "optimizer": c.optimizer,

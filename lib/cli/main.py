@@ -21,7 +21,7 @@ from lib.cli.errors import CliError, Parser
 from lib.config import LR_SCHEDULES, OPTIMIZERS, ConfigError, TrainConfig
 from lib.data import datasets
 from lib.model_files import ModelRefused
-from lib.runs import access, resume, submit
+from lib.runs import access, outcome, resume, submit
 from lib.runs.progress import format_seconds
 from lib.runs.scheduler import Scheduler
 from lib.runs.store import STATUSES, Store, UnknownRun, default_runs_dir
@@ -291,7 +291,7 @@ def report_run(run, as_json: bool) -> int:
         print(json.dumps(summary))
     else:
         acc = f"{run.test_accuracy:.4f}" if run.test_accuracy is not None else "-"
-        print(f"{run.id} {run.status}: test accuracy {acc} after {run.epochs_completed} epochs")
+        print(f"{run.id} {outcome.outcome(run)}: test accuracy {acc}")
     return 0 if run.status in ("completed", "stopped") else 1
 
 
@@ -305,7 +305,8 @@ def cmd_runs(args, store: Store) -> int:
     print(f"{'run':24} {'status':11} {'dataset':14} {'model':14} {'epochs':>6} {'test acc':>8}  where")
     for r in runs:
         acc = f"{r.test_accuracy:.4f}" if r.test_accuracy is not None else "-"
-        line = f"{r.id:24} {r.status:11} {r.dataset:14} {r.architecture:14} {r.epochs_completed:>6} {acc:>8}"
+        epochs = outcome.epochs_done(r)  # whole epochs of those asked: a stop mid-epoch is not 3/3
+        line = f"{r.id:24} {r.status:11} {r.dataset:14} {r.architecture:14} {epochs:>6} {acc:>8}"
         print(f"{line}  {r.placement}")
     return 0
 

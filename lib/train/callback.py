@@ -68,7 +68,9 @@ class StoreCallback(keras.callbacks.Callback):
         self.train_size = train_size
         self.interval = interval
         self.stop_file = store.stop_file(run_id)
-        self.stopped = False
+        self.stopped = False  # a stop request (or the time limit) cut the run short of its epochs
+        self.partial_epoch = None  # (epoch, batches done) of an epoch a stop cut short: not a completed epoch
+        self._batches_run = 0
         self._lock = threading.Lock()
         self._best = None
 
@@ -104,9 +106,12 @@ class StoreCallback(keras.callbacks.Callback):
         with self._lock:
             self._epoch, self._epoch_start = epoch, time.perf_counter()
             self._seen, self._loss_sum, self._acc_sum = 0, 0.0, 0.0
+            self._batches_run = 0
 
     def on_train_batch_end(self, batch, logs=None):
         faults.inject("oom")
+        with self._lock:  # async calls may come out of order: the highest batch is how far the epoch got
+            self._batches_run = max(self._batches_run, min(batch + 1, self.steps))
         if not self.stopped and (self.stop_file.exists() or self._over_time()):  # one stat() per batch
             self.stopped = True
             self.model.stop_training = True
@@ -141,6 +146,14 @@ class StoreCallback(keras.callbacks.Callback):
         self.store.update_progress(self.run_id, progress, [row])
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.stopped and self._batches_run < self.steps:
+            # Keras ends an epoch it broke off like a full one; counting it would list a run stopped
+            # in its last epoch as 'stopped 3/3'. Its batches stay in the kept model, not in the curves,
+            # and last.keras stays the end of the last whole epoch, where a resume starts again.
+            self.partial_epoch = (epoch + 1, self._batches_run)
+            return
+        if self.stopped and epoch + 1 == self.epochs:  # the stop came at the last batch: nothing was cut
+            self.stopped = self.time_limited = False
         logs = logs or {}
         seconds = time.perf_counter() - self._epoch_start
         images = min(self.steps * self.batch_size, self.train_size)

@@ -248,8 +248,10 @@ def train_run(store, run_id: str) -> dict:
         make_dataset(data.x_test, data.y_test, max(config.batch_size, 256)), verbose=0
     )
     save_model(model, store.model_path(run_id, "model"), "model")
-    epochs_done = len(store.epochs(run_id))
+    epochs_done = len(store.epochs(run_id))  # whole epochs only: one a stop cut short is not counted
     trained_images = (epochs_done - initial_epoch) * len(data.x_train)
+    if streamer.partial_epoch:
+        trained_images += min(streamer.partial_epoch[1] * config.batch_size, len(data.x_train))
     results = {
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
@@ -261,7 +263,10 @@ def train_run(store, run_id: str) -> dict:
         "val_size": len(data.x_val),
         "test_size": len(data.x_test),
     }
-    status = "stopped" if streamer.stopped else "completed"
+    if streamer.partial_epoch:  # its batches are in the kept model: say how far the cut-off epoch got
+        epoch, batches = streamer.partial_epoch
+        results["partial_epoch"] = {"epoch": epoch, "batches": batches, "steps": steps}
+    status = "stopped" if streamer.stopped else "completed"  # a stop after the last batch cut nothing
     note = None
     if streamer.time_limited:
         note = f"Stopped at this server's time limit of {config.extra['max_run_minutes']:g} minutes."
