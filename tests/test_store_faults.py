@@ -7,9 +7,11 @@ PostgreSQL server guards its own files.
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -187,6 +189,26 @@ def test_a_store_locked_for_90_seconds_is_a_clear_error_and_a_late_result_is_sti
     assert locker.wait(timeout=10) == 0
     run = Store(runs_dir).get(run_id)
     assert run.status == "failed" and "recorded late" in run.error
+
+
+def test_a_ctrl_c_while_waiting_for_the_lock_leaves_no_transaction_holding_it(runs_dir):
+    """`cli train`'s first Ctrl-C often lands while a store call waits for the write lock: the signal
+    is raised just after BEGIN IMMEDIATE returns, before the code that would roll it back. The
+    connection then held the lock: the stop request failed ("cannot start a transaction within a
+    transaction") and the worker could write nothing until the command exited (CI saw it hang)."""
+    store = Store(runs_dir)
+    run_id = make(store)
+    store.claim_next(["cpu"])
+    other = sqlite3.connect(store.db_path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process writing, for one second
+    threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT)).start()  # Ctrl-C while waiting for it
+    threading.Timer(1.0, other.execute, ("ROLLBACK",)).start()
+    with pytest.raises(KeyboardInterrupt):
+        store.request_stop(run_id)
+    assert store.request_stop(run_id)  # the same connection works again
+    probe = sqlite3.connect(store.db_path, timeout=1, isolation_level=None)
+    probe.execute("BEGIN IMMEDIATE")  # and holds no lock: the worker can write
+    probe.execute("ROLLBACK")
 
 
 # -- the disk under the store -----------------------------------------------------------

@@ -103,6 +103,10 @@ class SqliteBackend(Backend):
 
     def _attempt(self, action, write: bool, busy_s: float):
         db = self._connection(busy_s)
+        if db.in_transaction:
+            # a Ctrl-C that lands just after BEGIN IMMEDIATE returns (it waited there for the lock, the
+            # signal with it) raises before the try below: the lock would stay held by this connection
+            db.execute("ROLLBACK")
         if not write:
             return action(Connection(db, self.dialect))
         db.execute("BEGIN IMMEDIATE")
