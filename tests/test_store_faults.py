@@ -159,7 +159,7 @@ def test_one_unreadable_row_is_reported_and_the_others_are_listed(runs_dir):
 
 # -- a store held by another program ---------------------------------------------------
 @pytest.mark.slow
-def test_a_store_locked_for_90_seconds_is_a_clear_error_and_a_late_result_is_still_recorded(runs_dir):
+def test_a_store_locked_for_a_minute_is_a_clear_error_and_a_late_result_is_still_recorded(runs_dir):
     store = Store(runs_dir)
     run_id = make(store)
     store.claim_next(["cpu"])
@@ -169,7 +169,7 @@ def test_a_store_locked_for_90_seconds_is_a_clear_error_and_a_late_result_is_sti
     )  # fmt: skip
     assert worker.stdout.readline().strip() == "ready"
     locker = subprocess.Popen(
-        [sys.executable, "-m", "tests.helpers.store_locker", str(store.db_path), "90"],
+        [sys.executable, "-m", "tests.helpers.store_locker", str(store.db_path), "60"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert locker.stdout.readline().strip() == "locked"
@@ -185,7 +185,7 @@ def test_a_store_locked_for_90_seconds_is_a_clear_error_and_a_late_result_is_sti
     assert time.time() - started < 30  # bounded: the user is not left staring at a hung command
 
     assert worker.communicate(timeout=200)[0].strip() == "recorded"
-    assert time.time() >= locked_at + 89  # it waited the lock out instead of giving up
+    assert time.time() >= locked_at + 59  # it waited the lock out instead of giving up
     assert locker.wait(timeout=10) == 0
     run = Store(runs_dir).get(run_id)
     assert run.status == "failed" and "recorded late" in run.error
