@@ -18,6 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from lib.config import TrainConfig
 from lib.runs.store import Store
 from tests.conftest import FASHION_DEBIAN, SHARED_DATA, SHARED_MNIST, start_app
+from tests.helpers.browser import settle  # also imported from here by the other browser tests
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TRAIN_LIMIT = 6000
@@ -35,12 +36,6 @@ def pick_data() -> tuple[str | None, str, str]:
     if not (FASHION_DEBIAN / "train-images-idx3-ubyte.gz").is_file():
         pytest.fail("neither ../shared/data/mnist nor Debian's dataset-fashion-mnist is installed")
     return None, "Fashion-MNIST", "fashion_mnist"
-
-
-def settle(page) -> None:
-    """Wait until the script rerun a widget started has finished (the 'Running...' widget goes)."""
-    page.wait_for_timeout(300)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
 
 
 def set_number(page, label: str, value) -> None:

@@ -18,6 +18,15 @@ from ui import auth, resources, sidebar
 
 FRAMED = "cs_framed"  # set by every draw(): this session has been through the frame
 
+# Streamlit's running indicator (top right, with its own Stop) shows whenever a rerun takes over
+# half a second: every second while a page polls a busy store, and its Stop does nothing to a run.
+# config.toml's minimal toolbar hides it only where that file is read (a server started from
+# another folder showed it). Hidden only while it shows a run: a lost connection is still shown.
+# A style-only st.html goes to Streamlit's event container and takes no room on the page.
+HIDE_RUNNING_INDICATOR = (
+    '<style>[data-testid="stStatusWidget"]:has([data-testid="stStatusWidgetRunningIcon"]) {display: none;}</style>'
+)
+
 
 def draw(pages=None):
     """Scheduler, login door (nothing below it until the session may use the app), navigation, sidebar.
@@ -25,6 +34,7 @@ def draw(pages=None):
     app.py passes its pages and runs the page this returns. The navigation comes before the
     sidebar: the sidebar's links to pages need the pages registered in this very run.
     """
+    st.html(HIDE_RUNNING_INDICATOR)  # first: also over the login door
     resources.get_scheduler()  # starts the one background scheduler of this server
     auth.gate()
     st.session_state[FRAMED] = True
