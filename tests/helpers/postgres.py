@@ -9,6 +9,7 @@ own pg_ctl, never with anything that could touch another cluster.
 
 from __future__ import annotations
 
+import gc
 import glob
 import os
 import secrets
@@ -140,7 +141,18 @@ def postgres_cluster():
         cluster.start()
         yield cluster
     finally:
+        close_pools()
         cluster.stop()
+
+
+def close_pools() -> None:
+    """Close the pools of stores the tests left open (pages and helpers keep theirs for the process):
+    after the server stops, an open pool would retry its connection and log an error until exit."""
+    from lib.runs.store_pg import PostgresBackend
+
+    for obj in gc.get_objects():
+        if isinstance(obj, PostgresBackend):
+            obj.close()
 
 
 @pytest.fixture
