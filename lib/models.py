@@ -158,32 +158,32 @@ REGISTRY: dict[str, Architecture] = {
         Architecture(
             "keras_convnet",
             "Keras MNIST convnet",
-            "The Keras example: two conv blocks (32, 64), dropout 0.5 by default.",
+            "The Keras example: two conv blocks (32, 64), then dropout and softmax.",
             build_keras_convnet,
         ),
         Architecture(
             "vgg_small",
             "Small VGG",
-            "Three VGG blocks, BatchNorm and dropout 0.3 by default; strong on Fashion-MNIST.",
+            "Three VGG blocks of two 3x3 convolutions each; strong on Fashion-MNIST.",
             build_vgg_small,
         ),
         Architecture("resnet_small", "ResNet-20", "ResNet-20 for 32x32 inputs (He et al. 2016).", build_resnet_small),
         Architecture(
             "vgg_small_norm",
-            "Small VGG, per-image normalised",
+            "Small VGG (normalised)",
             "Small VGG that normalises each image first: for small colour datasets (the small-data recipe).",
             architectures.build_vgg_small_norm,
         ),
         Architecture(
             "mobilenet_v3_small",
-            "MobileNetV3-Small (ImageNet, transfer)",
+            "MobileNetV3-Small (transfer)",
             "ImageNet-pretrained MobileNetV3-Small, frozen, with a new head: needs its weights file.",
             pretrained.builder("mobilenet_v3_small"),
             uses_width=False,
         ),
         Architecture(
             "efficientnet_b0",
-            "EfficientNet-B0 (ImageNet, transfer)",
+            "EfficientNet-B0 (transfer)",
             "ImageNet-pretrained EfficientNet-B0, frozen, with a new head: needs its weights file.",
             pretrained.builder("efficientnet_b0"),
             uses_width=False,
@@ -194,6 +194,22 @@ REGISTRY: dict[str, Architecture] = {
 
 def names() -> list[str]:
     return list(REGISTRY)
+
+
+def title(name: str) -> str:
+    """The one display name of an architecture ('ResNet-20'); an unknown id is shown as it is."""
+    arch = REGISTRY.get(name)
+    return arch.title if arch else name
+
+
+def description(name: str) -> str:
+    """What the architecture is, with its own defaults read from its builder, so the text and the
+    knobs it starts with cannot disagree (the Keras convnet's text once said dropout 0.5 over a 0.25)."""
+    knobs = defaults(name)
+    said = [f"dropout {knobs['dropout']:g}"] if "dropout" in knobs else []
+    if "batchnorm" in knobs:
+        said.append("BatchNorm " + ("on" if knobs["batchnorm"] else "off"))
+    return REGISTRY[name].description + (f" Defaults: {', '.join(said)}." if said else "")
 
 
 ARCHITECTURE_KNOBS = ("dropout", "batchnorm", "width")

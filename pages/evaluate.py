@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lib import models
 from lib.charts import diagnostics
 from lib.model_files import ModelRefused
 from ui import evaluation_cache as parts
@@ -104,8 +105,8 @@ def inside_section(data) -> None:
     inside = parts.conv_summary(store, run.id, version)
     if not inside["has_conv"] or inside["filters"] is None:
         st.info(
-            f"This model ({run.architecture}) has no convolutional layers, so it has no filters or feature maps "
-            "to show. Try a CNN such as simple_cnn or lenet5."
+            f"This model ({models.title(run.architecture)}) has no convolutional layers, so it has no filters or "
+            "feature maps to show. Try a CNN such as Simple CNN or LeNet-5."
         )
         return
     st.plotly_chart(diagnostics.filters_figure(inside["filters"]), key="eval_filters")

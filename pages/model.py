@@ -26,7 +26,7 @@ with left:
         state.choose(**models.defaults(name))
         st.rerun()
     arch = models.REGISTRY[name]
-    st.caption(arch.description)
+    st.caption(models.description(name))  # its defaults read from its builder, as the knobs start
     dropout = widgets.slider("dropout", "Dropout", step=0.05, help="Share of units dropped before the classifier.")
     batchnorm = widgets.toggle(
         "batchnorm",

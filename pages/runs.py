@@ -6,6 +6,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from lib import names
 from lib.runs import outcome
 from lib.runs.progress import format_seconds
 from lib.runs.store import STATUSES, UnknownRun
@@ -31,8 +32,8 @@ def _row(run) -> dict:
         "time": format_seconds(run.duration) if run.duration else "",
         "where": run.placement,  # node and GPU it ran on ('' before it started)
         "sweep": c.extra.get("sweep", ""),  # a sweep's trial: which sweep (Sweeps page, ?sweep=ID)
-        "dataset": run.dataset,
-        "architecture": run.architecture,
+        "dataset": names.dataset(run.dataset),  # display names; the ids are for the command line
+        "architecture": names.architecture(run.architecture),
         "epochs": outcome.epochs_done(run),  # whole epochs, as `cli runs` lists them
         "batch": c.batch_size,
         "learning rate": c.learning_rate,
@@ -98,8 +99,12 @@ if not runs:
 # -- filters ---------------------------------------------------------------------
 filters = st.columns(3)
 statuses = filters[0].multiselect("Status", [s for s in STATUSES if any(r.status == s for r in runs)], key="f_status")
-data_names = filters[1].multiselect("Dataset", sorted({r.dataset for r in runs}), key="f_dataset")
-arch_names = filters[2].multiselect("Architecture", sorted({r.architecture for r in runs}), key="f_arch")
+data_names = filters[1].multiselect(
+    "Dataset", sorted({r.dataset for r in runs}), format_func=names.dataset, key="f_dataset"
+)
+arch_names = filters[2].multiselect(
+    "Architecture", sorted({r.architecture for r in runs}), format_func=names.architecture, key="f_arch"
+)
 shown_runs = [
     r
     for r in runs

@@ -53,7 +53,7 @@ def test_an_architecture_s_own_defaults_take_effect():
     from lib.config import TrainConfig
 
     assert models.defaults("keras_convnet") == {"dropout": 0.5, "batchnorm": False, "width": 1.0}
-    assert "dropout 0.5" in models.REGISTRY["keras_convnet"].description
+    assert "dropout 0.5" in models.description("keras_convnet")
     assert TrainConfig.with_defaults(architecture="keras_convnet").dropout == 0.5
     assert TrainConfig.with_defaults(architecture="keras_convnet", dropout=0.1).dropout == 0.1  # what is typed wins
     args = build_parser().parse_args(["train", "--model", "keras_convnet"])

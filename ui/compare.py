@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from lib import names
 from lib.charts import curves, diagnostics
 from lib.runs.store import Store
 from ui import sidebar
@@ -15,6 +16,14 @@ COMPARE_METRICS = {
     "val_loss": "validation loss",
     "loss": "train loss",
 }
+
+
+def _settings(run) -> dict:
+    """A run's settings as the comparison table shows them: display names, not ids."""
+    shown = {**run.config.to_dict(), "parent run": run.parent_id}
+    shown["architecture"] = names.architecture(run.config.architecture)
+    shown["dataset"] = names.dataset(run.config.dataset)
+    return shown
 
 
 def render_compare(store: Store, run_ids: list[str]) -> None:
@@ -29,7 +38,7 @@ def render_compare(store: Store, run_ids: list[str]) -> None:
     )
     histories = {labels[run.id]: store.epochs(run.id) for run in runs}
     st.plotly_chart(curves.overlay_figure(histories, metric or "val_accuracy"), key="compare_overlay")
-    configs = {labels[run.id]: {**run.config.to_dict(), "parent run": run.parent_id} for run in runs}
+    configs = {labels[run.id]: _settings(run) for run in runs}
     rows = diagnostics.differing_settings(configs)
     if rows:
         st.markdown("**Settings that differ**")

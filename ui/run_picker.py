@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib import names
 from lib.inference import prediction
 from lib.runs.store import UnknownRun, check_run_id
 
@@ -11,7 +12,7 @@ from lib.runs.store import UnknownRun, check_run_id
 def label(run) -> str:
     acc = f"{run.test_accuracy:.2%}" if run.test_accuracy is not None else "not tested"
     stopped = " (stopped)" if run.status == "stopped" else ""
-    return f"{run.id} · {run.dataset} · {run.architecture} · {acc}{stopped}"
+    return f"{run.id} · {names.subject(run.architecture, run.dataset)} · {acc}{stopped}"
 
 
 def pick_finished_run(store, title: str, key: str, follow_url: bool = False):

@@ -329,15 +329,16 @@ def run_summary(r) -> dict:
 
 
 def cmd_models(args, store) -> int:
-    for a in models.REGISTRY.values():
-        print(f"{a.name:14} {a.description}")
+    for a in models.REGISTRY.values():  # the id to type, then the name the pages show
+        print(f"{a.name:18} {a.title}: {models.description(a.name)}")
     return 0
 
 
 def cmd_datasets(args, store) -> int:
     for name in datasets.names():
         where = datasets.locate(name, args.data_dir)
-        print(f"{name:14} {'available at ' + str(where) if where else 'not found offline (download on first use)'}")
+        found = f"available at {where}" if where else "not found offline (download on first use)"
+        print(f"{name:14} {found}  ({datasets.title(name)})")
     return 0
 
 

@@ -41,6 +41,14 @@ def info(name: str) -> DatasetInfo:
         raise DatasetUnavailable(f"unknown dataset {name!r}; choose one of {', '.join(names())}") from None
 
 
+def title(name: str) -> str:
+    """The one display name of a dataset ('MNIST handwritten digits'); a removed one keeps its id."""
+    try:
+        return info(name).title
+    except (DatasetUnavailable, ValueError, OSError):  # a custom dataset deleted or damaged since its runs
+        return name
+
+
 def default_data_dir() -> str | None:
     return str(settings.data_root())
 
