@@ -3,7 +3,7 @@
     store check                      is the store sound? (SQLite's quick_check, schema version, unreadable rows)
     store backup [--out FILE]        an online copy of a SQLite store (default: runs/backups/convstudio-DATE.db)
     store restore FILE               put a backup in place (a damaged store is moved aside, not deleted)
-    store migrate --from URL --to URL   copy every run and its metrics into an empty store
+    store migrate --from URL --to URL   copy every run and its metrics (and sweeps) into an empty store
 
 These open the store themselves (a damaged one must still be checkable), so the CLI
 hands them no Store. Database URLs are printed without their password.
@@ -58,6 +58,7 @@ def cmd_store(args, store: Store | None = None) -> int:
     counts = store_admin.migrate(args.source or url, args.target, runs_dir)
     print(
         f"copied {counts['runs']} runs, {counts['epoch_metrics']} epoch rows and {counts['batch_metrics']} batch rows"
+        f" ({counts['sweeps']} sweeps, {counts['sweep_trials']} trials)"
         f" to {redact(args.target)}; use it with --store URL or CONVSTUDIO_STORE"
     )
     return 0

@@ -89,9 +89,39 @@ CREATE TABLE IF NOT EXISTS meta (
 )
 """
 
-STEPS = (V1, V2)  # STEPS[n - 1] takes a store from version n - 1 to version n
+# Version 3: sweeps (lib/sweeps) and their trials, each trial linked to the run that trains it.
+# A store that a sweep already used before version 3 made these tables itself, with the same
+# columns: IF NOT EXISTS keeps them and their rows.
+V3 = """
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    created {real} NOT NULL,
+    owner TEXT,
+    state TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    driver TEXT,
+    heartbeat {real},
+    finished {real},
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS sweep_trials (
+    sweep_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    run_id TEXT,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL,
+    value {real},
+    intermediate TEXT NOT NULL DEFAULT '{{}}',
+    system_attrs TEXT NOT NULL DEFAULT '{{}}',
+    reason TEXT,
+    PRIMARY KEY (sweep_id, number)
+);
+CREATE INDEX IF NOT EXISTS sweep_trials_run ON sweep_trials(run_id)
+"""
+
+STEPS = (V1, V2, V3)  # STEPS[n - 1] takes a store from version n - 1 to version n
 VERSION = len(STEPS)
-TABLES = ("runs", "batch_metrics", "epoch_metrics", "leases", "meta")
+TABLES = ("runs", "batch_metrics", "epoch_metrics", "leases", "meta", "sweeps", "sweep_trials")
 
 
 def statements(step: str, backend: Backend) -> list[str]:

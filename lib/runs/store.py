@@ -39,6 +39,7 @@ from lib.runs.store_rows import (  # noqa: F401 - re-exported: callers import th
     try_row_to_run,
 )
 from lib.runs.store_sql import SqliteBackend
+from lib.runs.store_sweeps import SweepTables
 from lib.runs.store_url import open_backend
 
 MARKER = ".convstudio-store"  # in the runs folder: which store its runs belong to
@@ -73,7 +74,7 @@ def default_runs_dir() -> str:
     return settings.runs_dir()
 
 
-class Store:
+class Store(SweepTables):  # the sweep tables' methods live in store_sweeps.py
     def __init__(
         self,
         runs_dir: str | os.PathLike | None = None,

@@ -17,6 +17,14 @@ from lib.runs.store_sql import SqliteBackend
 from lib.runs.store_url import open_backend
 
 COPY_CHUNK = 500  # rows per INSERT batch when copying a store
+# what `store migrate` copies, each table in this order (runs keep their queue order; seq is the target's own)
+COPIED = {
+    "runs": "seq",
+    "epoch_metrics": "run_id",
+    "batch_metrics": "run_id",
+    "sweeps": "created",
+    "sweep_trials": "sweep_id, number",
+}
 
 
 @dataclass
@@ -121,7 +129,10 @@ def _columns(store: Store, table: str) -> list[str]:
 
 
 def migrate(source_url: str | None, target_url: str | None, runs_dir) -> dict:
-    """Copy every run, with its metrics, from one store into an empty one; the runs folder is then the target's."""
+    """Copy every run, with its metrics, and every sweep with its trials, from one store into an empty one.
+
+    The runs folder is then the target's.
+    """
     source = Store(runs_dir, url=source_url)
     target = Store(runs_dir, url=target_url, check_folder=False)
     try:
@@ -130,7 +141,7 @@ def migrate(source_url: str | None, target_url: str | None, runs_dir) -> dict:
         held = target._read("SELECT COUNT(*) AS n FROM runs")[0]["n"]
         if held:
             raise StoreError(f"the target store {target.where} already holds {held} runs: migrate into an empty store")
-        counts = {table: _copy(source, target, table) for table in ("runs", "epoch_metrics", "batch_metrics")}
+        counts = {table: _copy(source, target, table) for table in COPIED}
         target.claim_runs_folder()
         return counts
     finally:
@@ -141,8 +152,7 @@ def migrate(source_url: str | None, target_url: str | None, runs_dir) -> dict:
 def _copy(source: Store, target: Store, table: str) -> int:
     """Rows of `table` in order (runs keep their queue order; seq is the target's own)."""
     keep = [c for c in _columns(source, table) if c in set(_columns(target, table)) and c != "seq"]
-    order = "seq" if table == "runs" else "run_id"
-    rows = source._read(f"SELECT {', '.join(keep)} FROM {table} ORDER BY {order}")  # noqa: S608 - known columns
+    rows = source._read(f"SELECT {', '.join(keep)} FROM {table} ORDER BY {COPIED[table]}")  # noqa: S608 - known columns
     sql = f"INSERT INTO {table} ({', '.join(keep)}) VALUES ({', '.join('?' * len(keep))})"  # noqa: S608
     for start in range(0, len(rows), COPY_CHUNK):
         chunk = [[row[c] for c in keep] for row in rows[start : start + COPY_CHUNK]]

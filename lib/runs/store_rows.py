@@ -142,3 +142,77 @@ def try_row_to_run(row: dict) -> Run | BadRow:
     except Exception as exc:  # noqa: BLE001 - one damaged row must not hide the others
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
         return BadRow(str(row.get("id", "?")), reason)
+
+
+# -- sweeps (lib/sweeps gives their spec and trials meaning; the store keeps and decodes them) --
+SWEEP_STATES = ("running", "completed", "stopped", "failed")
+SWEEP_ID = re.compile(r"^sw-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+
+
+class UnknownSweep(KeyError):
+    """No sweep has this id (or the id is not a sweep id at all)."""
+
+    def __str__(self):
+        return f"no sweep {self.args[0]!r}"
+
+
+def new_sweep_id() -> str:
+    return "sw-" + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def check_sweep_id(sweep_id) -> str:
+    """Sweep ids go into queries and addresses: anything but the exact pattern is refused."""
+    if not isinstance(sweep_id, str) or not SWEEP_ID.match(sweep_id):
+        raise UnknownSweep(sweep_id)
+    return sweep_id
+
+
+@dataclass
+class SweepRow:
+    """A sweep as stored: its spec as the JSON object it was given, its state and its driver's lease."""
+
+    id: str
+    created: float
+    state: str
+    spec: dict
+    owner: str | None = None
+    driver: str | None = None  # the one process driving it now ("host:pid")
+    heartbeat: float | None = None  # when that driver last renewed its lease
+    finished: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class TrialRow:
+    """One trial of a sweep as stored: the settings proposed, the run training them, how it went."""
+
+    sweep_id: str
+    number: int
+    params: dict
+    state: str = "running"
+    run_id: str | None = None
+    value: float | None = None  # its best validation accuracy, once complete
+    intermediate: dict[int, float] = field(default_factory=dict)  # epoch -> validation accuracy
+    system_attrs: dict = field(default_factory=dict)  # the sampler's and pruner's bookkeeping
+    reason: str | None = None  # why it ended early
+
+
+SWEEP_FIELDS = {f.name for f in dataclasses.fields(SweepRow)}
+TRIAL_FIELDS = {f.name for f in dataclasses.fields(TrialRow)}
+
+
+def row_to_sweep(row: dict) -> SweepRow:
+    """A SweepRow from a row (unknown columns ignored); a spec that is not a JSON object raises ValueError."""
+    d = {k: v for k, v in row.items() if k in SWEEP_FIELDS}
+    d["spec"] = json.loads(d["spec"])
+    if not isinstance(d["spec"], dict):
+        raise ValueError(f"sweep {d['id']}: its spec is not a JSON object")
+    return SweepRow(**d)
+
+
+def row_to_trial(row: dict) -> TrialRow:
+    d = {k: v for k, v in row.items() if k in TRIAL_FIELDS}
+    d["params"] = json.loads(d["params"])
+    d["intermediate"] = {int(k): float(v) for k, v in _json_object(d.get("intermediate")).items()}
+    d["system_attrs"] = _json_object(d.get("system_attrs"))
+    return TrialRow(**d)

@@ -1,83 +1,41 @@
-"""The sweep record: a sweep's settings, its trials and its state, in the run store.
+"""The sweep record: a sweep's settings, its trials and its state, kept in the run store.
 
-Two tables beside the store's own, written through the store's connection and
-retry helpers, so a sweep lives exactly as long and as safely as its runs:
+The store (lib/runs/store_sweeps.py, schema version 3) keeps two tables beside its runs,
+so a sweep lives exactly as long and as safely as its runs and moves with them
+(`store migrate`, backups):
 
 - `sweeps`: one row per sweep: its spec (base settings, search space, strategy,
-  budget) as JSON, its state, and a lease (`driver`, `heartbeat`) naming the one
-  process that drives it now. A driver that dies stops renewing its lease; any
-  other process may then take the sweep over and carry on.
+  budget), its state, and a lease (`driver`, `heartbeat`) naming the one process
+  that drives it now. A driver that dies stops renewing its lease; any other
+  process may then take the sweep over and carry on.
 - `sweep_trials`: one row per trial: the settings Optuna proposed, the run that
   trains them, the validation accuracy after each epoch, Optuna's bookkeeping,
-  and why it ended when it ended early. Trial numbers are the primary key, so two
-  drivers can never record the same trial twice.
+  and why it ended when it ended early.
 
-Every state change is a guarded UPDATE (`WHERE state = ...`), as in the store.
+This module gives those rows their meaning (SweepSpec, Optuna's TrialRecord) and
+decides when a silent driver may be replaced; it uses only the store's public API.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
 import socket
 import time
 from dataclasses import dataclass
 
 from lib.config import TrainConfig
+from lib.runs.store_rows import (  # noqa: F401 - re-exported: callers import them from here
+    SWEEP_STATES,
+    SweepRow,
+    TrialRow,
+    UnknownSweep,
+    check_sweep_id,
+)
 from lib.sweeps.space import SearchSpace
 from lib.sweeps.strategy import Search, TrialRecord
 
-SWEEP_STATES = ("running", "completed", "stopped", "failed")
-SWEEP_ID = re.compile(r"^sw-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 LEASE_S = 15.0  # a driver silent this long is taken for dead
-
-# Plain DDL that SQLite and PostgreSQL both take (DOUBLE PRECISION: REAL is 4 bytes in PostgreSQL),
-# one statement at a time through the store's own write helper.
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS sweeps (
-    id TEXT PRIMARY KEY,
-    created DOUBLE PRECISION NOT NULL,
-    owner TEXT,
-    state TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    driver TEXT,
-    heartbeat DOUBLE PRECISION,
-    finished DOUBLE PRECISION,
-    error TEXT
-)""",
-    """CREATE TABLE IF NOT EXISTS sweep_trials (
-    sweep_id TEXT NOT NULL,
-    number INTEGER NOT NULL,
-    run_id TEXT,
-    params TEXT NOT NULL,
-    state TEXT NOT NULL,
-    value DOUBLE PRECISION,
-    intermediate TEXT NOT NULL DEFAULT '{}',
-    system_attrs TEXT NOT NULL DEFAULT '{}',
-    reason TEXT,
-    PRIMARY KEY (sweep_id, number)
-)""",
-    "CREATE INDEX IF NOT EXISTS sweep_trials_run ON sweep_trials(run_id)",
-)
-
-
-class UnknownSweep(KeyError):
-    """No sweep has this id (or the id is not a sweep id at all)."""
-
-    def __str__(self):
-        return f"no sweep {self.args[0]!r}"
-
-
-def check_sweep_id(sweep_id) -> str:
-    if not isinstance(sweep_id, str) or not SWEEP_ID.match(sweep_id):
-        raise UnknownSweep(sweep_id)
-    return sweep_id
-
-
-def new_sweep_id() -> str:
-    return "sw-" + time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def this_process() -> str:
@@ -102,23 +60,22 @@ class SweepSpec:
             self.space, self.strategy, self.pruner, self.base.epochs, self.seed, name=name, trials=self.trials
         )
 
+    def to_dict(self) -> dict:
+        return {
+            "base": self.base.to_dict(),
+            "space": self.space.to_list(),
+            "strategy": self.strategy,
+            "pruner": self.pruner,
+            "trials": self.trials,
+            "seed": self.seed,
+            "parallel": self.parallel,
+        }
+
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "base": self.base.to_dict(),
-                "space": self.space.to_list(),
-                "strategy": self.strategy,
-                "pruner": self.pruner,
-                "trials": self.trials,
-                "seed": self.seed,
-                "parallel": self.parallel,
-            },
-            sort_keys=True,
-        )
+        return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> SweepSpec:
-        data = json.loads(text)
+    def from_dict(cls, data: dict) -> SweepSpec:
         return cls(
             base=TrainConfig.from_dict(data["base"]),
             space=SearchSpace.from_list(data["space"]),
@@ -128,6 +85,10 @@ class SweepSpec:
             seed=data["seed"],
             parallel=data["parallel"],
         )
+
+    @classmethod
+    def from_json(cls, text: str) -> SweepSpec:
+        return cls.from_dict(json.loads(text))
 
 
 @dataclass
@@ -176,135 +137,65 @@ class Trial:
 
 @dataclass
 class SweepRecords:
-    """The sweep tables of one run store."""
+    """The sweeps of one run store, through its public sweep API (lib/runs/store_sweeps.py)."""
 
     store: object  # lib.runs.store.Store
-
-    def __post_init__(self):
-        for statement in SCHEMA:
-            self.store._write(lambda db, sql=statement: db.execute(sql))
 
     # -- sweeps --------------------------------------------------------------------
     def create(self, spec: SweepSpec, owner: str | None = None) -> str:
         spec.search()  # refuses a spec no driver could run, before anything is written
-        sweep_id = new_sweep_id()
-        self.store._write(
-            lambda db: db.execute(
-                "INSERT INTO sweeps (id, created, owner, state, spec) VALUES (?, ?, ?, 'running', ?)",
-                (sweep_id, time.time(), owner, spec.to_json()),
-            )
-        )
-        return sweep_id
+        return self.store.create_sweep(spec.to_dict(), owner=owner)
 
     def get(self, sweep_id: str) -> Sweep:
-        rows = self.store._read("SELECT * FROM sweeps WHERE id = ?", (check_sweep_id(sweep_id),))
-        if not rows:
-            raise UnknownSweep(sweep_id)
-        return _to_sweep(rows[0])
+        return _to_sweep(self.store.get_sweep(sweep_id))
 
     def list(self, states=None) -> list[Sweep]:
-        sql, args = "SELECT * FROM sweeps", []
-        if states:
-            sql += f" WHERE state IN ({','.join('?' * len(states))})"
-            args = list(states)
-        return [_to_sweep(r) for r in self.store._read(sql + " ORDER BY created DESC", args)]
+        return [_to_sweep(row) for row in self.store.list_sweeps(states)]
 
     def finish(self, sweep_id: str, state: str, error: str | None = None) -> bool:
-        if state not in SWEEP_STATES[1:]:
-            raise ValueError(f"{state!r} is not a final sweep state")
-        return self._changed(
-            "UPDATE sweeps SET state = ?, finished = ?, error = COALESCE(?, error), driver = NULL"
-            " WHERE id = ? AND state = 'running'",
-            (state, time.time(), error, check_sweep_id(sweep_id)),
-        )
+        return self.store.finish_sweep(sweep_id, state, error)
 
     def reopen(self, sweep_id: str) -> bool:
         """A stopped or failed sweep runs again (resume): its finished trials stay as they are."""
-        return self._changed(
-            "UPDATE sweeps SET state = 'running', finished = NULL, error = NULL"
-            " WHERE id = ? AND state IN ('stopped', 'failed')",
-            (check_sweep_id(sweep_id),),
-        )
+        return self.store.reopen_sweep(sweep_id)
 
     # -- the lease: one driver at a time ---------------------------------------------
     def claim(self, sweep_id: str, driver: str, lease_s: float = LEASE_S) -> bool:
         """Become the sweep's driver if nobody is, it is us, or the last one fell silent."""
-        now = time.time()
-        current = self.get(sweep_id)
+        current = self.store.get_sweep(sweep_id)
         if current.driver and current.driver != driver and not _driver_gone(current.driver):
-            if current.heartbeat and now - current.heartbeat < lease_s:
+            if current.heartbeat and time.time() - current.heartbeat < lease_s:
                 return False
-        return self._changed(
-            "UPDATE sweeps SET driver = ?, heartbeat = ? WHERE id = ? AND state = 'running'"
-            " AND (driver IS NULL OR driver = ? OR driver = ?)",
-            (driver, now, sweep_id, driver, current.driver),
-        )
+        return self.store.lease_sweep(sweep_id, driver, replacing=current.driver)
 
     def beat(self, sweep_id: str, driver: str) -> bool:
         """Renew the lease; False when another driver has taken the sweep over (or it ended)."""
-        return self._changed(
-            "UPDATE sweeps SET heartbeat = ? WHERE id = ? AND driver = ? AND state = 'running'",
-            (time.time(), check_sweep_id(sweep_id), driver),
-        )
+        return self.store.renew_sweep_lease(sweep_id, driver)
 
     def release(self, sweep_id: str, driver: str) -> None:
-        self._changed("UPDATE sweeps SET driver = NULL WHERE id = ? AND driver = ?", (sweep_id, driver))
+        self.store.release_sweep(sweep_id, driver)
 
     # -- trials ------------------------------------------------------------------------
     def trials(self, sweep_id: str) -> list[Trial]:
-        rows = self.store._read(
-            "SELECT * FROM sweep_trials WHERE sweep_id = ? ORDER BY number", (check_sweep_id(sweep_id),)
-        )
-        return [_to_trial(r) for r in rows]
+        return [_to_trial(row) for row in self.store.sweep_trials(sweep_id)]
 
     def add_trial(self, sweep_id: str, record: TrialRecord) -> bool:
         """Record a newly proposed trial; False if that trial number is already taken."""
-        return self._changed(
-            "INSERT INTO sweep_trials (sweep_id, number, params, state, system_attrs) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (sweep_id, number) DO NOTHING",
-            (
-                check_sweep_id(sweep_id),
-                record.number,
-                json.dumps(record.params),
-                record.state,
-                json.dumps(record.system_attrs),
-            ),
-        )
+        return self.store.add_sweep_trial(_to_row(sweep_id, Trial(record)))
 
     def link_run(self, sweep_id: str, number: int, run_id: str) -> bool:
-        return self._changed(
-            "UPDATE sweep_trials SET run_id = ? WHERE sweep_id = ? AND number = ? AND run_id IS NULL",
-            (run_id, check_sweep_id(sweep_id), number),
-        )
+        return self.store.link_trial_run(sweep_id, number, run_id)
 
     def save_trial(self, sweep_id: str, trial: Trial) -> None:
-        record = trial.record
-        self._changed(
-            "UPDATE sweep_trials SET state = ?, value = ?, intermediate = ?, system_attrs = ?, reason = ?"
-            " WHERE sweep_id = ? AND number = ?",
-            (
-                record.state,
-                record.value,
-                json.dumps({str(k): v for k, v in record.intermediate.items()}),
-                json.dumps(record.system_attrs),
-                trial.reason,
-                check_sweep_id(sweep_id),
-                record.number,
-            ),
-        )
+        self.store.save_sweep_trial(_to_row(sweep_id, trial))
 
     def note_run(self, run_id: str, reason: str) -> None:
         """Say on the run itself why the sweep stopped it (the worker's own end keeps an earlier note)."""
-        self._changed("UPDATE runs SET error = COALESCE(error, ?) WHERE id = ?", (reason, run_id))
+        self.store.note_run_error(run_id, reason)
 
     def sweep_of_run(self, run_id: str) -> tuple[str, int] | None:
         """(sweep id, trial number) when the run is a sweep's trial."""
-        rows = self.store._read("SELECT sweep_id, number FROM sweep_trials WHERE run_id = ?", (run_id,))
-        return (rows[0]["sweep_id"], rows[0]["number"]) if rows else None
-
-    # -- helpers -------------------------------------------------------------------------
-    def _changed(self, sql: str, args) -> bool:
-        return bool(self.store._write(lambda db: db.execute(sql, args).rowcount))
+        return self.store.trial_of_run(run_id)
 
 
 def _driver_gone(driver: str) -> bool:
@@ -321,21 +212,42 @@ def _driver_gone(driver: str) -> bool:
     return False
 
 
-def _to_sweep(row) -> Sweep:
-    d = dict(row)
-    d["spec"] = SweepSpec.from_json(d["spec"])
-    return Sweep(**d)
-
-
-def _to_trial(row) -> Trial:
-    record = TrialRecord.from_dict(
-        {
-            "number": row["number"],
-            "params": json.loads(row["params"]),
-            "state": row["state"],
-            "value": row["value"],
-            "intermediate": json.loads(row["intermediate"] or "{}"),
-            "system_attrs": json.loads(row["system_attrs"] or "{}"),
-        }
+def _to_sweep(row: SweepRow) -> Sweep:
+    return Sweep(
+        id=row.id,
+        created=row.created,
+        state=row.state,
+        spec=SweepSpec.from_dict(row.spec),
+        owner=row.owner,
+        driver=row.driver,
+        heartbeat=row.heartbeat,
+        finished=row.finished,
+        error=row.error,
     )
-    return Trial(record, run_id=row["run_id"], reason=row["reason"])
+
+
+def _to_trial(row: TrialRow) -> Trial:
+    record = TrialRecord(
+        number=row.number,
+        params=dict(row.params),
+        state=row.state,
+        value=row.value,
+        intermediate=dict(row.intermediate),
+        system_attrs=dict(row.system_attrs),
+    )
+    return Trial(record, run_id=row.run_id, reason=row.reason)
+
+
+def _to_row(sweep_id: str, trial: Trial) -> TrialRow:
+    record = trial.record
+    return TrialRow(
+        sweep_id=sweep_id,
+        number=record.number,
+        params=record.params,
+        state=record.state,
+        run_id=trial.run_id,
+        value=record.value,
+        intermediate=record.intermediate,
+        system_attrs=record.system_attrs,
+        reason=trial.reason,
+    )
