@@ -267,7 +267,8 @@ def test_sidebar_shows_device_the_running_run_and_the_queue(env, tiny_data_dir, 
     side = at.sidebar
     assert any("CPU" in c.value for c in side.caption)
     assert any(running[-6:] in str(p.proto.text) and "epoch 2/5" in str(p.proto.text) for p in side.get("progress"))
-    assert any(c.value.startswith("1. lenet5 on mnist") and waiting[-6:] in c.value for c in side.caption)
+    queued = [c.value for c in side.caption if c.value.startswith("1. LeNet-5 on MNIST handwritten digits")]
+    assert queued and waiting[-6:] in queued[0]
 
 
 def test_an_out_of_range_value_never_reaches_a_run(env, store):

@@ -91,3 +91,20 @@ def test_the_model_page_describes_the_defaults_it_sets(env):  # noqa: F811
 def test_a_title_for_a_custom_dataset_and_for_one_removed():
     config = TrainConfig(dataset="gone_now", architecture="lenet5")
     assert names.subject(config.architecture, config.dataset) == "LeNet-5 on gone_now"
+
+
+def test_the_sidebar_and_the_train_page_show_titles(env, store, tiny_data_dir):  # noqa: F811
+    running = fake_run(store, tiny_data_dir, status="running", architecture="simple_cnn")
+    fake_run(store, tiny_data_dir, status="queued", architecture="lenet5")
+    at = open_page("pages/train.py", {"run": running})
+    side = "\n".join([c.value for c in at.sidebar.caption] + [str(p.proto.text) for p in at.sidebar.get("progress")])
+    assert "1. LeNet-5 on MNIST handwritten digits" in side and "Simple CNN on MNIST handwritten digits" in side
+    assert any(c.value.startswith("Simple CNN on MNIST handwritten digits · 3 epochs") for c in at.caption), [
+        c.value for c in at.caption
+    ]
+    assert_no_ids(shown_text(at))
+
+
+def test_the_sweep_form_names_the_base_settings_by_title(env):  # noqa: F811
+    at = open_page("pages/sweep.py")
+    assert any("(Simple CNN on MNIST handwritten digits," in c.value for c in at.caption), [c.value for c in at.caption]

@@ -16,6 +16,7 @@ import streamlit as st
 from lib.charts import curves, diagnostics
 from lib.config import ConfigError
 from lib.data import datasets
+from lib.names import subject
 from lib.runs import resume
 from lib.runs.progress import format_seconds
 from lib.runs.store import Run, Store, UnknownRun
@@ -52,8 +53,8 @@ def describe(run: Run) -> str:
     images = f"{c.train_limit:,} images" if c.train_limit else "all images"
     epochs = f"{c.epochs} epoch" + ("" if c.epochs == 1 else "s")
     return (
-        f"{c.architecture} on {c.dataset} · {epochs} · batch {c.batch_size} · {c.optimizer} lr {c.learning_rate:g}"
-        f" · dropout {c.dropout:g}{' · BatchNorm' if c.batchnorm else ''} · {images}"
+        f"{subject(c.architecture, c.dataset)} · {epochs} · batch {c.batch_size} · {c.optimizer}"
+        f" lr {c.learning_rate:g} · dropout {c.dropout:g}{' · BatchNorm' if c.batchnorm else ''} · {images}"
         f"{' · augmented' if c.augments else ''}{' · on ' + run.device if run.device else ''}"
     )
 

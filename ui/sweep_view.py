@@ -15,7 +15,7 @@ import traceback
 import pandas as pd
 import streamlit as st
 
-from lib import settings
+from lib import names, settings
 from lib.charts import curves
 from lib.charts import sweeps as sweep_charts
 from lib.config import ConfigError
@@ -122,7 +122,7 @@ def new_sweep_form(records: SweepRecords) -> None:
     """What to vary and how, from the Train page's current settings; Start records the sweep."""
     base = state.config()
     st.caption(
-        f"Every trial starts from the Train page's settings ({base.architecture} on {base.dataset},"
+        f"Every trial starts from the Train page's settings ({names.subject(base.architecture, base.dataset)},"
         f" batch {base.batch_size}, learning rate {base.learning_rate:g}) and changes only what you vary."
     )
     fields = st.multiselect(
