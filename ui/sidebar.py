@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from lib.names import subject
 from lib.runs.store import Run
 from ui import cached, state
 from ui.resources import get_scheduler, get_store
@@ -13,7 +14,7 @@ TRAIN_PAGE = "pages/train.py"
 
 
 def run_label(run: Run) -> str:
-    return f"{run.architecture} on {run.dataset} · {run.id[-6:]}"
+    return f"{subject(run.architecture, run.dataset)} · {run.id[-6:]}"  # display names, as on every page
 
 
 def progress_text(run: Run) -> tuple[float, str]:
