@@ -102,7 +102,7 @@ def test_the_projector_draws_a_webgl_map_of_the_test_images(monkeypatch, trained
     at = app_on(monkeypatch, "pages/evaluate.py", runs_dir, state=state)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     scatter = [c for c in charts if c["data"] and c["data"][0]["type"] == "scattergl"]
-    assert scatter and scatter[0]["layout"]["dragmode"] == "lasso"
+    assert scatter and scatter[0]["layout"]["dragmode"] == "pan"
     assert any("penultimate-layer features" in c.value for c in at.caption)
 
 

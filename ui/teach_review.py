@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from lib.charts.projection import projection_figure
+from lib.charts import projection as charts
 from lib.data import custom, datasets, overlay
 from lib.data.info import DatasetUnavailable
 from lib.teach import collect, review, suspects
@@ -20,6 +20,8 @@ from ui import auth, state
 from ui import evaluation_cache as parts
 
 SELECTED_SHOWN = 24
+PREVIEW_SHOWN = 4  # beside the map, large enough to read
+PREVIEW_PX = 140
 SUSPECTS_SHOWN = 24
 METHODS = {"t-SNE (10 s for 5,000 on an idle 2-core CPU)": "tsne", "PCA (instant)": "pca"}
 
@@ -36,40 +38,77 @@ def suspect_rows(_store, run_id: str, version: int, top: int) -> list[dict]:
 
 
 def split_image(run, split: str, index: int) -> np.ndarray:
+    return split_images(run, split, [index])[0]
+
+
+def split_images(run, split: str, indices) -> list[np.ndarray]:
+    """uint8 images at `indices` of the run's test or training split (the dataset read once)."""
     (xtr, _), (xte, _) = datasets.load_raw(run.config.dataset, run.config.data_dir)
-    return np.asarray((xte if split == "test" else xtr)[int(index)])
+    x = xte if split == "test" else xtr
+    return [np.asarray(x[int(i)]) for i in indices]
 
 
 # -- the projector ---------------------------------------------------------------------------
 def projector_section(store, run, version: int) -> None:
     names = [str(n) for n in datasets.info(run.config.dataset).class_names]
-    left, right = st.columns(2)
+    left, mid, right = st.columns([1, 2, 1])
     split = left.radio("Images", ["test", "train"], horizontal=True, key=f"proj_split_{run.id}")
-    method = METHODS[right.radio("Projection", list(METHODS), horizontal=True, key=f"proj_method_{run.id}")]
+    method = METHODS[mid.radio("Projection", list(METHODS), horizontal=True, key=f"proj_method_{run.id}")]
+    pictures = right.toggle(
+        "Images on the map", key=f"proj_thumbs_{run.id}",
+        help=f"Draws up to {charts.THUMBNAILS} images at their points, the mistakes first; zoom in to enlarge them.",
+    )  # fmt: skip
     data = projection(store, run.id, version, split, method)
     st.caption(
         f"{len(data['indices']):,} {split} images (a sample of up to 5,000), each placed by the model's "
         f"penultimate-layer features; computed in {data['seconds']:.1f} s. Ringed points are the model's "
-        "mistakes. Drag a lasso (or click) to see and fix the images."
+        "mistakes. Click a point to see its image beside the map; the lasso in the chart's toolbar selects a group "
+        "to see and fix."
     )
-    event = st.plotly_chart(
-        projection_figure(data["xy"], data["indices"], data["labels"], data["predicted"], data["confidence"], names),
-        on_select="rerun", selection_mode=("points", "lasso", "box"), key=f"proj_chart_{run.id}_{split}_{method}",
-    )  # fmt: skip
-    chosen = sorted({int(p["customdata"]) for p in (event.selection.points if event else []) if "customdata" in p})
+    fig = charts.projection_figure(
+        data["xy"], data["indices"], data["labels"], data["predicted"], data["confidence"], names
+    )
+    if pictures:
+        rows = charts.thumbnail_rows(data["labels"], data["predicted"], seed=run.config.seed)
+        charts.add_thumbnails(fig, data["xy"], rows, split_images(run, split, data["indices"][rows]))
+    chart, beside = st.columns([3, 1])
+    with chart:
+        event = st.plotly_chart(
+            fig, on_select="rerun", selection_mode=("points", "lasso", "box"),
+            key=f"proj_chart_{run.id}_{split}_{method}",
+        )  # fmt: skip
+    drawn = set(np.asarray(data["indices"]).tolist())
+    chosen = [i for i in charts.selected_indices(event) if i in drawn]  # a stale selection's points are gone
+    with beside:
+        preview(run, split, chosen, data, names)
     if not chosen:
         return
-    st.markdown(f"##### {len(chosen)} selected")
-    where = {int(i): k for k, i in enumerate(data["indices"])}
-    shown = chosen[:SELECTED_SHOWN]
-    captions = [
-        f"#{i} {names[data['labels'][where[i]]]} -> {names[data['predicted'][where[i]]]}" for i in shown if i in where
-    ]
-    parts.image_grid([split_image(run, split, i) for i in shown], captions)
+    if len(chosen) > PREVIEW_SHOWN:
+        shown = chosen[PREVIEW_SHOWN : PREVIEW_SHOWN + SELECTED_SHOWN]
+        st.markdown(f"##### The other {len(chosen) - PREVIEW_SHOWN} selected" + (
+            f" (the first {len(shown)})" if len(chosen) - PREVIEW_SHOWN > len(shown) else ""))  # fmt: skip
+        parts.image_grid(split_images(run, split, shown), [point_caption(i, data, names) for i in shown])
     if split == "train":
         fix_controls(run, chosen, names, key=f"proj_{run.id}")
     else:
         st.caption("Relabelling works on training images: switch to **train** to fix labels the model learns from.")
+
+
+def point_caption(index: int, data: dict, names: list[str]) -> str:
+    """#position, the given label, the model's answer and confidence, for the image of one point."""
+    row = int(np.flatnonzero(np.asarray(data["indices"]) == index)[0])
+    given, said = names[int(data["labels"][row])], names[int(data["predicted"][row])]
+    return f"#{index} given {given} · model {said} {float(data['confidence'][row]):.0%}"
+
+
+def preview(run, split: str, chosen: list[int], data: dict, names: list[str]) -> None:
+    """Beside the map, what a hover cannot show: the images of the clicked or lassoed points, large."""
+    if not chosen:
+        st.caption("Click a point, or lasso some (toolbar), to see their images here.")
+        return
+    shown = chosen[:PREVIEW_SHOWN]
+    st.markdown(f"**{len(chosen)} selected**" + (f" (the first {len(shown)})" if len(chosen) > len(shown) else ""))
+    parts.image_grid(split_images(run, split, shown), [point_caption(i, data, names) for i in shown], width=PREVIEW_PX)
 
 
 # -- the label suspects ------------------------------------------------------------------------
