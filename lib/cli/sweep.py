@@ -10,6 +10,11 @@
 `sweep` drives the sweep in the foreground (and runs the queue, like `train`): a line
 on stderr as each trial is queued and ends; with --json one object last. Ctrl-C
 stops the sweep and its trials; `sweep --resume ID` carries on from there.
+
+Every trial is a run admitted like `train`'s (lib.runs.submit): a sweep whose trials
+would break a per-run limit (max_epochs) is refused before anything is recorded, and
+under max_queued_per_user trials are queued one at a time as room frees, each wait
+said once. Only the sweep's owner or an administrator may stop or resume it.
 """
 
 from __future__ import annotations
@@ -95,19 +100,23 @@ def base_config(args, **fixed) -> TrainConfig:
 # -- sweep -----------------------------------------------------------------------------
 def cmd_sweep(args, store) -> int:
     records = SweepRecords(store)
+    policy = access.load_policy()  # the administrator's limits, as for `train`
     try:
         if args.stop:
-            return _stop(store, records, args.stop)
-        sweep_id = _resume(store, records, args.resume) if args.resume else _create(args, store, records)
+            return _stop(store, records, args.stop, policy)
+        if args.resume:
+            sweep_id = _resume(store, records, args.resume, policy)
+        else:
+            sweep_id = _create(args, store, records, policy)
         if args.detach:
             print(json.dumps({"sweep_id": sweep_id, "state": "running"}) if args.json else sweep_id)
             return 0
-        return _drive(store, records, sweep_id, args.json)
+        return _drive(store, records, sweep_id, args.json, policy)
     except (SpaceError, UnknownSweep, SweepBusy) as exc:
         raise CliError(str(exc)) from None
 
 
-def _create(args, store, records: SweepRecords) -> str:
+def _create(args, store, records: SweepRecords, policy: access.Policy) -> str:
     if not args.vary:
         raise CliError("say what to search: --vary FIELD=SPEC (e.g. --vary learning_rate=1e-4:1e-2:log)")
     if args.parallel is not None and not 1 <= args.parallel <= 64:
@@ -127,6 +136,9 @@ def _create(args, store, records: SweepRecords) -> str:
     )
     for point in space.grid() if args.strategy == "grid" else []:
         space.apply(base, point)  # every grid point is a valid config, or nothing is queued
+    # every trial runs base.epochs (epochs cannot vary): a per-run limit refuses the whole sweep now;
+    # without a user the queue limit is left to the driver, which admits trials one at a time
+    access.check_submission(policy, store, None, base)
     sweep_id = records.create(spec, owner=access.os_user())  # the OS account, never $USER
     search = spec.search()
     print(f"sweep {sweep_id}: {search.trials} trials, {args.strategy}, {base.epochs} epochs each", file=sys.stderr)
@@ -135,8 +147,15 @@ def _create(args, store, records: SweepRecords) -> str:
     return sweep_id
 
 
-def _resume(store, records: SweepRecords, sweep_id: str) -> str:
+def _check_may_act(policy: access.Policy, sweep: Sweep, verb: str) -> None:
+    if not access.may_act_on(policy, access.os_user(), sweep.owner):
+        who = f"{sweep.owner} or an administrator" if sweep.owner else "an administrator"
+        raise CliError(f"only {who} can {verb} sweep {sweep.id}")
+
+
+def _resume(store, records: SweepRecords, sweep_id: str, policy: access.Policy) -> str:
     sweep = records.get(sweep_id)
+    _check_may_act(policy, sweep, "resume")
     if sweep.state == "completed":
         raise CliError(f"sweep {sweep_id} has completed; nothing to resume")
     if sweep.state in ("stopped", "failed"):
@@ -146,8 +165,9 @@ def _resume(store, records: SweepRecords, sweep_id: str) -> str:
     return sweep_id
 
 
-def _stop(store, records: SweepRecords, sweep_id: str) -> int:
+def _stop(store, records: SweepRecords, sweep_id: str, policy: access.Policy) -> int:
     sweep = records.get(sweep_id)
+    _check_may_act(policy, sweep, "stop")
     if not sweep.is_running:
         raise CliError(f"sweep {sweep_id} is {sweep.state}; nothing to stop")
     stopped = stop_sweep(store, records, sweep_id)
@@ -155,14 +175,14 @@ def _stop(store, records: SweepRecords, sweep_id: str) -> int:
     return 0
 
 
-def _drive(store, records: SweepRecords, sweep_id: str, as_json: bool) -> int:
+def _drive(store, records: SweepRecords, sweep_id: str, as_json: bool, policy: access.Policy) -> int:
     total = records.get(sweep_id).search().trials
 
     def show(event) -> None:
         where = f"[{event.trial + 1}/{total}] " if event.trial is not None else ""
         print(where + event.text, file=sys.stderr, flush=True)
 
-    driver = Driver(store, records, sweep_id)
+    driver = Driver(store, records, sweep_id, policy=policy)  # each trial admitted like `train`'s runs
     try:
         state = drive(driver, Scheduler(store), on_event=show)
     except KeyboardInterrupt:

@@ -31,7 +31,7 @@ INTERRUPTED_RETRIES = 1  # a trial whose run the server lost is queued again (fr
 class Event:
     """Something a person watching the sweep wants to hear about (the CLI prints one line each)."""
 
-    kind: str  # "queued" | "complete" | "pruned" | "failed" | "done"
+    kind: str  # "queued" | "waiting" | "complete" | "pruned" | "failed" | "done"
     trial: int | None
     run_id: str | None
     text: str
@@ -44,9 +44,10 @@ class SweepBusy(Exception):
 class Driver:
     def __init__(self, store, records: SweepRecords, sweep_id: str, policy=None, name: str | None = None):
         self.store, self.records, self.sweep_id = store, records, sweep_id
-        self.policy = policy  # the administrator's limits (lib.runs.access.Policy); None on the command line
+        self.policy = policy  # the administrator's limits (lib.runs.access.Policy); None: an open server
         self.name = name or this_process()
         self.events: list[Event] = []
+        self.waiting: set[int] = set()  # trials the queue limit holds back (said once each)
 
     # -- the lease -----------------------------------------------------------------
     def claim(self) -> bool:
@@ -100,6 +101,10 @@ class Driver:
             config = admit(self.store, config, sweep.owner, self.policy)
         except ConfigError as exc:
             if exc.field == "queue":
+                if record.number not in self.waiting:
+                    self.waiting.add(record.number)
+                    text = f"trial {record.number} waits for room in the queue: {exc.message}"
+                    self._say("waiting", record.number, None, text)
                 return False
             self._end(trial, "fail", f"Refused by this server: {exc.message}")
             return True
