@@ -74,3 +74,44 @@ def test_bad_settings_are_an_error_not_a_traceback(env):
     assert not at.exception
     assert any("dropout" in e.value for e in at.error)
     assert Store(env).queue() == []
+
+
+def test_the_finder_range_is_chosen_on_the_page_and_reaches_the_run(env):
+    at = open_train()
+    assert at.number_input(key="lrf_range_start").value == 1e-6
+    assert at.number_input(key="lrf_range_end").value == 1.0 and at.number_input(key="lrf_range_steps").value == 200
+    at.number_input(key="lrf_range_start").set_value(1e-5)
+    at.number_input(key="lrf_range_end").set_value(0.1)
+    at.number_input(key="lrf_range_steps").set_value(120).run()
+    assert not at.exception and not at.button(key="lrf_start").disabled
+    at.button(key="lrf_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (run,) = Store(env).queue()
+    assert run.config.extra["lr_find"] == {"start": 1e-5, "end": 0.1, "steps": 120}
+    at.switch_page("pages/evaluate.py").run()
+    at.switch_page("pages/train.py").run()  # the range survives a visit to another page
+    assert at.number_input(key="lrf_range_start").value == 1e-5 and at.number_input(key="lrf_range_steps").value == 120
+
+
+@pytest.mark.parametrize(
+    "start, end, steps, words",
+    [
+        (1e-2, 1e-4, 200, "must be below the end rate"),
+        (0.0, 1.0, 200, "between 1e-08 and 10"),
+        (1e-6, 50.0, 200, "between 1e-08 and 10"),
+        (1e-3, 2e-3, 200, "less than a factor of 10"),
+        (1e-6, 1.0, 5, "from 20 to 1000"),
+        (1e-6, 1.0, 100000, "from 20 to 1000"),
+    ],
+)
+def test_a_bad_finder_range_is_refused_with_the_reason_in_plain_text(env, start, end, steps, words):
+    at = open_train()
+    at.number_input(key="lrf_range_start").set_value(start)
+    at.number_input(key="lrf_range_end").set_value(end)
+    at.number_input(key="lrf_range_steps").set_value(steps).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.button(key="lrf_start").disabled
+    reasons = [m.value for m in at.markdown if "The finder is off until its range is fixed" in m.value]
+    assert len(reasons) == 1 and words in reasons[0], reasons
+    assert not at.button(key="start").disabled  # the run's own settings are still fine to train
+    assert Store(env).queue() == []

@@ -1,8 +1,10 @@
 """On the Train page: "Search these settings" (the Sweeps page) and the learning-rate finder.
 
 The finder is a short run through the same queue: the worker raises the rate
-exponentially batch by batch and records the loss; here the curve is drawn as it
-comes in, then the suggested rate with "Use this rate".
+exponentially batch by batch (from the first to the last rate chosen here, over the
+chosen number of batches) and records the loss; here the curve is drawn as it comes
+in, then the suggested rate with "Use this rate". A range the finder cannot use turns
+the button off, with the reason in plain text beside it.
 """
 
 from __future__ import annotations
@@ -19,27 +21,63 @@ from lib.sweeps import lr_finder
 from ui import auth, state
 
 FINDER_KEY = "cs_lr_finder_run"
+RANGE_KEY = "cs_lr_finder_range"  # the range last typed (widget keys are forgotten on other pages)
+DEFAULT_RANGE = {"start": lr_finder.DEFAULT_START, "end": lr_finder.DEFAULT_END, "steps": lr_finder.DEFAULT_STEPS}
 
 
 def panel(store) -> None:
-    """The two entries, and the finder's curve once one was started from this session."""
-    left, right, _ = st.columns([1, 1, 2], vertical_alignment="center")
-    left.page_link("pages/sweep.py", label="Search these settings", icon=":material/travel_explore:")
-    if right.button(
-        "Find a learning rate",
-        icon=":material/show_chart:",
-        key="lrf_start",
-        help="A short run that raises the rate from 1e-6 to 1 over 200 batches and suggests one.",
-    ):
-        _start(store)
+    """The two entries, the finder's range, and its curve once one was started from this session."""
+    st.page_link("pages/sweep.py", label="Search these settings", icon=":material/travel_explore:")
+    chosen = _range_inputs()
+    try:
+        ramp = lr_finder.check_range(chosen["start"], chosen["end"], chosen["steps"])
+        problem = None
+    except lr_finder.LRFinderError as exc:
+        ramp, problem = None, str(exc)
+    button, why = st.columns([1, 3], vertical_alignment="center")
+    tip = (
+        f"A short run that raises the rate from {ramp.start:g} to {ramp.end:g} over {ramp.steps} batches"
+        if ramp
+        else None
+    )
+    clicked = button.button(
+        "Find a learning rate", icon=":material/show_chart:", key="lrf_start", disabled=ramp is None, help=tip
+    )
+    if clicked and ramp:
+        _start(store, ramp)
+    if problem:  # in plain text beside the disabled button, like Start training's reasons
+        why.markdown(f"The finder is off until its range is fixed: {problem}")
     run_id = st.session_state.get(FINDER_KEY)
     if run_id:
         _show(store, run_id)
 
 
-def _start(store) -> None:
+def _range_inputs() -> dict:
+    """Start rate, end rate and batches of the finder's ramp; any number reaches check_range, which says
+    what is wrong (a bounded box would keep a bad value in the browser and quietly use the last good one)."""
+    current = {**DEFAULT_RANGE, **st.session_state.get(RANGE_KEY, {})}
+    start, end, steps = st.columns(3)
+    chosen = {
+        "start": start.number_input(
+            "Finder: first rate", value=float(current["start"]), step=None, format="%.1e", key="lrf_range_start",
+            help=f"Where the ramp begins ({lr_finder.LOWEST:g} to {lr_finder.HIGHEST:g}; default 1e-6).",
+        ),
+        "end": end.number_input(
+            "Finder: last rate", value=float(current["end"]), step=None, format="%.1e", key="lrf_range_end",
+            help="Where it ends: at least 10 times the first rate (default 1).",
+        ),
+        "steps": steps.number_input(
+            "Finder: batches", value=int(current["steps"]), step=10, key="lrf_range_steps",
+            help=f"How many batches the ramp takes ({lr_finder.MIN_STEPS} to {lr_finder.MAX_STEPS}; default 200).",
+        ),
+    }  # fmt: skip
+    st.session_state[RANGE_KEY] = chosen
+    return chosen
+
+
+def _start(store, ramp: lr_finder.RateRange) -> None:
     try:
-        config = lr_finder.finder_config(state.config())
+        config = lr_finder.finder_config(state.config(), ramp.start, ramp.end, ramp.steps)
         st.session_state[FINDER_KEY] = submit(store, config, auth.user(), auth.policy())
     except ConfigError as exc:
         st.error(f"{exc.field}: {exc.message}", icon=":material/error:")
