@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import threading
 
 from lib import models, presets
 from lib.cli import dataset, evaluate, predict, serve, sweep, teach, users
@@ -183,11 +184,13 @@ def cmd_train(args, store: Store) -> int:
     try:
         run = scheduler.wait(run_id, on_poll=show)
     except KeyboardInterrupt:
-        previous = signal.signal(signal.SIGINT, _leave_on_second_interrupt(run_id))
+        asked = threading.Event()
+        previous = signal.signal(signal.SIGINT, _leave_on_second_interrupt(run_id, asked))
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # a second Ctrl-C waits for the request
         try:
             print("\nstopping (the model trained so far is kept)...", file=sys.stderr)
             store.request_stop(run_id)
+            asked.set()
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         run = scheduler.wait(run_id)
@@ -196,15 +199,23 @@ def cmd_train(args, store: Store) -> int:
     return report_run(run, args.json)
 
 
-def _leave_on_second_interrupt(run_id: str):
+def _leave_on_second_interrupt(run_id: str, asked: threading.Event):
     """A second Ctrl-C stops the waiting, not the run's clean stop: one line and exit 130, no traceback.
 
     A handler rather than a second `except KeyboardInterrupt`: the exception could land anywhere,
-    even inside the print of the first message.
+    even inside the print of the first message. It runs once the stop request has been made, or
+    has failed (a store locked past its wait): then the line says the run still trains.
     """
 
     def leave(signum, frame):
-        os.write(2, f"\nnot waiting: run {run_id} stops on its own and keeps its model (see `runs`)\n".encode())
+        if asked.is_set():
+            line = f"not waiting: run {run_id} stops on its own and keeps its model (see `runs`)"
+        else:
+            line = (
+                f"not waiting: the stop of run {run_id} could not be recorded (the store did not answer);"
+                f" it is still training: stop it with `python -m lib.cli stop {run_id}`"
+            )
+        os.write(2, f"\n{line}\n".encode())
         os._exit(130)
 
     return leave
