@@ -142,22 +142,23 @@ def _ink_share(canvas) -> float:
     return float(ink.mean())
 
 
+# The canvas component floats its own toolbar (undo, redo, edit, and a trash icon: a second Clear
+# with its own empty state) above its top edge, over the brush slider, on hover. It has no option
+# to leave it out, and it draws it in a shadow root this page's CSS cannot reach; clipping the
+# component to its own box keeps the toolbar out of sight and out of the mouse's way.
+CANVAS_BOX = "predict_canvas_box"
+CLIP_CANVAS_TOOLBAR = (
+    f'<style>.st-key-{CANVAS_BOX} [data-testid="stBidiComponentIsolated"] {{overflow: hidden;}}</style>'
+)
+
+
 def draw_tab(run, info, model) -> None:
     left, right = st.columns([3, 4], gap="medium")  # the left column must hold the 280 px canvas
     with left:
         brush = st.slider("Brush width", 5, 40, 18, key="brush_width")
-        canvas = st_canvas(
-            stroke_width=brush,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            height=CANVAS_SIZE,
-            width=CANVAS_SIZE,
-            drawing_mode="freedraw",
-            update_streamlit=True,  # send the drawing when a stroke ends (mouse up), not while it is drawn
-            return_image_data=True,
-            initial_drawing={"objects": [], "csClears": st.session_state.get(CANVAS_CLEARS, 0)},
-            key="predict_canvas",
-        )
+        st.html(CLIP_CANVAS_TOOLBAR)  # style only: takes no room
+        with st.container(key=CANVAS_BOX):
+            canvas = _canvas(brush)
         st.button("Clear", on_click=clear_canvas, icon=":material/delete:")
         if not info.is_grey:
             st.info(
@@ -165,26 +166,45 @@ def draw_tab(run, info, model) -> None:
                 "but expect a photo to work far better: try the Upload or Camera tab."
             )
     with right:
-        strokes = _strokes(canvas)
-        if strokes is not None and strokes == st.session_state.get(CANVAS_CLEARED):
-            strokes = None  # cleared: the browser has not reported the empty canvas yet
-        st.session_state[CANVAS_SHOWN] = strokes
-        data = canvas.image_bytes
-        if strokes is None or not data:  # one message however the canvas was emptied
-            st.info("Draw a digit on the canvas: the prediction appears when you lift the mouse.")
-            return
-        if _ink_share(canvas) < MIN_INK_SHARE:
-            st.info("Too little ink to judge: draw the whole character, about as tall as the box.")
-            return
-        started = time.perf_counter()
-        prepared = prepare_or_explain(
-            data, run, info, empty="Draw something: the canvas is empty.", refused="Cannot read the drawing"
-        )
-        if prepared is None:
-            return
-        predict_one("canvas", prepared, model, info, started)
-        # kept for the Evaluate page's feature maps ("My last drawing")
-        st.session_state["cs_last_drawing"] = {"dataset": run.config.dataset, "input": prepared.model_input}
+        _predict_drawing(canvas, run, info, model)
+
+
+def _canvas(brush: int):
+    return st_canvas(
+        stroke_width=brush,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=CANVAS_SIZE,
+        width=CANVAS_SIZE,
+        drawing_mode="freedraw",
+        update_streamlit=True,  # send the drawing when a stroke ends (mouse up), not while it is drawn
+        return_image_data=True,
+        initial_drawing={"objects": [], "csClears": st.session_state.get(CANVAS_CLEARS, 0)},
+        key="predict_canvas",
+    )
+
+
+def _predict_drawing(canvas, run, info, model) -> None:
+    strokes = _strokes(canvas)
+    if strokes is not None and strokes == st.session_state.get(CANVAS_CLEARED):
+        strokes = None  # cleared: the browser has not reported the empty canvas yet
+    st.session_state[CANVAS_SHOWN] = strokes
+    data = canvas.image_bytes
+    if strokes is None or not data:  # one message however the canvas was emptied
+        st.info("Draw a digit on the canvas: the prediction appears when you lift the mouse.")
+        return
+    if _ink_share(canvas) < MIN_INK_SHARE:
+        st.info("Too little ink to judge: draw the whole character, about as tall as the box.")
+        return
+    started = time.perf_counter()
+    prepared = prepare_or_explain(
+        data, run, info, empty="Draw something: the canvas is empty.", refused="Cannot read the drawing"
+    )
+    if prepared is None:
+        return
+    predict_one("canvas", prepared, model, info, started)
+    # kept for the Evaluate page's feature maps ("My last drawing")
+    st.session_state["cs_last_drawing"] = {"dataset": run.config.dataset, "input": prepared.model_input}
 
 
 def upload_tab(run, info, model) -> None:
