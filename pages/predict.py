@@ -237,14 +237,20 @@ def upload_tab(run, info, model) -> None:
 
 
 def camera_tab(run, info, model) -> None:
-    shot = st.camera_input("Take a photo (a digit on paper works: dark ink is inverted)", key="predict_camera")
-    if shot is None:
-        return
-    started = time.perf_counter()
-    empty = "Nothing stands out from the background in this photo; try again closer."
-    prepared = prepare_or_explain(shot.getvalue(), run, info, empty=empty, refused="Cannot use this photo")
-    if prepared is not None:
-        predict_one("camera", prepared, model, info, started)
+    # the camera's box is as wide as its column and 3:4 or 9:16 as tall: across the whole page it
+    # pushed Take photo below the fold at 1400 x 900; in the drawing's column it stays on screen
+    left, right = st.columns([3, 4], gap="medium")
+    with left:
+        shot = st.camera_input("Take a photo (a digit on paper works: dark ink is inverted)", key="predict_camera")
+    with right:
+        if shot is None:
+            st.info("Hold the image up to the camera and press **Take photo**.")
+            return
+        started = time.perf_counter()
+        empty = "Nothing stands out from the background in this photo; try again closer."
+        prepared = prepare_or_explain(shot.getvalue(), run, info, empty=empty, refused="Cannot use this photo")
+        if prepared is not None:
+            predict_one("camera", prepared, model, info, started)
 
 
 # -- the page ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The Predict page's layout at 1400 x 900 in Chromium (issue 14's rough edges): the canvas's own
-toolbar, which floated over the brush slider with a second trash icon, is out of the way."""
+toolbar, which floated over the brush slider with a second trash icon, is out of the way, and the
+camera's Take photo button is on screen without scrolling."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHROMIUM, start_app
+from tests.helpers.browser import settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -73,3 +75,17 @@ def test_the_canvas_toolbar_neither_covers_the_slider_nor_offers_a_second_clear(
         assert not hit_is_in_canvas(page, box), f"the canvas's own '{name}' button can be clicked (over the slider)"
     page.screenshot(path=str(screenshots_dir / "predict-canvas-hover.png"))
     assert page.get_by_role("button", name="Clear").count() == 1  # the page's Clear: the one way to clear
+
+
+def test_take_photo_is_on_screen_without_scrolling(predict_page, screenshots_dir):
+    page = predict_page
+    page.get_by_role("tab", name="Camera").click()
+    settle(page)
+    button = page.get_by_role("button", name="Take photo")
+    button.wait_for(timeout=30_000)
+    page.locator("video").first.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1000)  # the video takes its size from the camera's first frames
+    box = button.bounding_box()
+    assert box is not None
+    assert box["y"] + box["height"] <= VIEWPORT["height"], f"Take photo is below the fold at {box}"
+    page.screenshot(path=str(screenshots_dir / "predict-camera.png"))
