@@ -20,6 +20,7 @@ from lib.runs.executors_ray import RayExecutor
 from lib.runs.scheduler import Scheduler
 from lib.runs.store import Store
 from tests.conftest import ROOT
+from tests.helpers.ray_cluster import kill_convstudio_actors
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +29,9 @@ TINY = ["--model", "mlp", "--epochs", "1", "--train-limit", "1000", "--batch-siz
 
 @pytest.fixture
 def cluster_env(ray_cluster, postgres_url, runs_dir, shared_data_dir):
-    """Environment for every process of one test: the cluster, the store, the shared runs folder."""
-    return {
+    """Environment for every process of one test: the cluster, the store, the shared runs folder.
+    Afterwards no run actor may be left on the cluster (they end with their run); any that is, is ended."""
+    yield {
         **os.environ,
         **ray_cluster.env(),
         "CONVSTUDIO_STORE": postgres_url,
@@ -38,6 +40,8 @@ def cluster_env(ray_cluster, postgres_url, runs_dir, shared_data_dir):
         "CONVSTUDIO_HEARTBEAT_S": "1",
         "CONVSTUDIO_HEARTBEAT_LIMIT_S": "8",
     }
+    left = kill_convstudio_actors(ray_cluster.address)
+    assert not left, f"run actors left on the cluster: {left}"
 
 
 def cli(env, *args, timeout=120):
@@ -60,6 +64,11 @@ class Serve:
             [sys.executable, "-m", "lib.cli", "serve", "--interval", "0.5"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL: the process and its Ray driver vanish without a word (a crash, an OOM kill)."""
+        self.proc.kill()
+        self.proc.communicate(timeout=60)
 
     def stop(self) -> str:
         if self.proc.poll() is None:
@@ -163,6 +172,49 @@ def test_a_node_that_dies_mid_run_marks_it_interrupted_by_name_and_it_resumes_el
     assert (runs_dir / run_id / "model.keras").exists()
 
 
+def test_a_run_outlives_the_serve_that_submitted_it_and_the_next_serve_takes_it_over(
+    cluster_env, runs_dir, postgres_url
+):
+    """The run's detached actor belongs to the cluster: killing its submitter (the Ray driver) leaves it
+    training; a new `serve` re-attaches: it does not start the run again, and still ends it well."""
+    run_id = queue(cluster_env, "--model", "mlp", "--epochs", "30", "--train-limit", "1000")
+    first = Serve(cluster_env)
+    store = Store(runs_dir, url=postgres_url)
+    second = None
+    try:
+        wait_for(lambda: store.get(run_id).epochs_completed >= 1, timeout=240)
+        first.kill()
+        at_kill = store.get(run_id).epochs_completed
+        # no scheduler at all now: the run must go on by itself
+        wait_for(lambda: store.get(run_id).epochs_completed >= at_kill + 2, timeout=120)
+        assert store.get(run_id).status == "running"
+        second = Serve(cluster_env)
+        run = wait_for(lambda: (r := store.get(run_id)).is_finished and r, timeout=300, poll=1)
+    finally:
+        if first.proc.poll() is None:
+            first.kill()
+        log = second.stop() if second else ""
+    assert run.status == "completed", (run.status, run.error, log[-2000:])
+    assert run.attempt == 1, "started once: by the first serve's claim only"
+    assert [e["epoch"] for e in store.epochs(run_id)] == list(range(1, 31))
+    assert "scheduling" in log and "Traceback" not in log, log
+
+
+def test_stop_reaches_a_run_whose_serve_was_killed(cluster_env, runs_dir, postgres_url):
+    """Stop goes through the store, so it works with no scheduler and after re-attaching; the actor ends."""
+    run_id = queue(cluster_env, "--model", "mlp", "--epochs", "200", "--train-limit", "1000")
+    serve = Serve(cluster_env)
+    store = Store(runs_dir, url=postgres_url)
+    try:
+        wait_for(lambda: store.get(run_id).epochs_completed >= 1, timeout=240)
+    finally:
+        serve.kill()
+    stopped = cli(cluster_env, "stop", run_id)
+    assert stopped.returncode == 0, stopped.stderr
+    run = wait_for(lambda: (r := store.get(run_id)).is_finished and r, timeout=90)
+    assert run.status == "stopped" and run.epochs_completed < 200
+
+
 def test_the_cluster_size_the_sidebar_shows(ray_cluster, runs_dir):
     """Nodes, GPUs and CPUs as Ray counts them (this test's process joins the cluster as a driver, then leaves)."""
     store = Store(runs_dir)
@@ -170,6 +222,9 @@ def test_the_cluster_size_the_sidebar_shows(ray_cluster, runs_dir):
     try:
         cluster = scheduler.capacity()
         assert (cluster["nodes"], cluster["gpus"], cluster["cpus"]) == (3, 2, 3)
-        assert cluster["gpus_free"] == 2 and scheduler.slots == ["ray-0", "ray-1"]  # one place per GPU
+        assert cluster["gpus_free"] == 2
+        # one place per GPU, once every node has shown it sees the runs folder
+        assert wait_for(lambda: scheduler.slots == ["ray-0", "ray-1"], timeout=60)
+        assert scheduler.problems() == []
     finally:
         scheduler.close()

@@ -4,7 +4,8 @@ An executor starts the worker for a run the scheduler has claimed and reports wo
 that ended without recording a result. Both run the same worker program
 (`python -m lib.train RUN_ID`) in a process of its own:
 - local: one subprocess per slot (a GPU, or the CPU) on this machine;
-- ray (executors_ray.py): one Ray task per run, placed by Ray on any node with room.
+- ray (executors_ray.py): one detached Ray actor per run, placed by Ray on a node with room that
+  sees the runs folder; it outlives the scheduler that submitted it.
 Liveness across machines is the store's heartbeat (heartbeat.py), not the executor's.
 """
 

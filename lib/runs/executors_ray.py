@@ -1,33 +1,39 @@
-"""The Ray executor: each claimed run is one Ray task, placed by Ray on any node with room.
+"""The Ray executor: each claimed run is one detached Ray actor, placed by Ray on a node with room.
 
     CONVSTUDIO_EXECUTOR=ray CONVSTUDIO_RAY_ADDRESS=head:6379 python -m lib.cli serve
 
-The task asks for one GPU (or one CPU on a cluster without GPUs) and runs the same
-worker program as the local executor, `python -m lib.train RUN_ID`, as a subprocess on
-its node, so GPU memory is given back when the run ends. Every node mounts the same
-runs folder and reaches the same store. Queue order, per-user limits and "which run
-next" stay ConvStudio's: the scheduler claims a run only when the cluster has a free
-place for it, so Ray never holds a queue of its own. Ray's own retries are off
-(max_retries=0): a run is only ever started by a claim in the store, so it never
-trains twice at once; a run whose node died is marked interrupted (with the node's
-name) and can be resumed on another node from its last checkpoint.
+The actor (ray_node.RunActor) asks for one GPU (or one CPU on a cluster without GPUs) and
+runs the same worker program as the local executor, `python -m lib.train RUN_ID`, as a
+subprocess on its node. It is detached and named after the run's claim in a namespace of
+this store, so it belongs to the cluster, not to the process that submitted it: a `serve`
+that stops or is killed leaves its runs training, and the next scheduler (another `serve`,
+the app's) re-attaches by listing the actors by name: nothing is started twice (a claim's
+name can only be taken once, and a running run is not queued), stop requests still go
+through the store, and liveness is still the store's heartbeat. An active run whose actor
+has vanished (its node died) is marked interrupted with the node's name and can be resumed
+on another node from its last checkpoint; an actor whose run the store no longer holds
+live (its heartbeat ran out) is ended, to free its GPU.
+
+Queue order, per-user limits and "which run next" stay ConvStudio's: the scheduler claims
+a run only when the cluster has a free place for it, so Ray never holds a queue of its own.
+Ray's own restarts and retries are off: a run is only ever started by a claim in the store.
+Only nodes that see the scheduler's runs folder get runs (ray_folder_check.py).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 from lib import settings
 from lib.runs.executors import WORKER_MODULE, Ended
+from lib.runs.ray_folder_check import FolderCheck
+from lib.runs.ray_node import RunActor, actor_name, parse_actor_name
 from lib.runs.store_errors import StoreError
 
 CAPACITY_TTL_S = 5.0  # how long the cluster's size is trusted before asking Ray again
+ORPHAN_GRACE_S = 30.0  # an actor whose run is no longer live gets this long to end by itself
 LOOPBACK = ("127.0.0.1", "localhost")
 
 
@@ -36,43 +42,6 @@ def _ray():
     import ray
 
     return ray
-
-
-def _die_with_parent() -> None:
-    """In the worker subprocess: be killed when the Ray worker that started it dies (its node went away)."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def this_node_name() -> str:
-    ray = _ray()
-    node_id = ray.get_runtime_context().get_node_id()
-    for node in ray.nodes():
-        if node["NodeID"] == node_id:
-            return node.get("NodeName") or node["NodeManagerAddress"]
-    return node_id[:12]
-
-
-def largest_node_gpus() -> int:
-    ray = _ray()
-    return max((int(n["Resources"].get("GPU", 0)) for n in ray.nodes() if n.get("Alive")), default=0) or 1
-
-
-def run_worker_task(run_id: str, attempt: int, runs_dir: str, store_url: str | None, worker_module: str) -> dict:
-    """Inside Ray, on whichever node it was placed: run the worker and hand back its exit code."""
-    node = this_node_name()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2", CONVSTUDIO_NODE=node)
-    env.update(CONVSTUDIO_ATTEMPT=str(attempt), CONVSTUDIO_RUNS_DIR=runs_dir)
-    if store_url:
-        env["CONVSTUDIO_STORE"] = store_url
-    run_dir = Path(runs_dir) / run_id
-    if not run_dir.is_dir():  # the runs folder is not shared with this node
-        return {"node": node, "code": None, "error": f"node {node} does not see the runs folder {runs_dir}"}
-    with open(run_dir / "worker.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", worker_module, run_id, "--runs-dir", runs_dir],
-            cwd=settings.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-        )  # fmt: skip
-        return {"node": node, "code": proc.wait(), "error": None}
 
 
 def connect(address: str) -> None:
@@ -102,6 +71,11 @@ def connect(address: str) -> None:
         ) from None
 
 
+def say(message: str) -> None:
+    """One line on stderr: the `serve` output, or the app's server log."""
+    print(f"scheduler: {message}", file=sys.stderr, flush=True)
+
+
 class RayExecutor:
     name = "ray"
     node = "ray"  # claims are cluster-wide: one scheduler for the whole cluster
@@ -115,9 +89,20 @@ class RayExecutor:
         self.worker_module = worker_module
         connect(self.address)
         self.ray = _ray()
-        self._task = self.ray.remote(run_worker_task)
-        self.refs: dict = {}  # (run id, attempt) -> the Ray task's ObjectRef
+        # one namespace per store: two ConvStudio stores on one cluster never touch each other's runs
+        self.namespace = f"convstudio-{store.store_id()}"
+        self._actor = self.ray.remote(RunActor)
+        self.folder = FolderCheck(self.ray, store.root, say)
         self._capacity, self._capacity_at = None, 0.0
+        self._gpus: dict[str, int] = {}  # node id -> GPUs, of the nodes that may take runs
+        self._orphans: dict[str, float] = {}  # actor name -> when it was first seen without a live run
+
+    # -- the cluster ------------------------------------------------------------------
+    def _usable_nodes(self) -> list[dict]:
+        nodes = self.ray.nodes()
+        self.folder.refresh(nodes)
+        usable = self.folder.usable()
+        return [n for n in nodes if n.get("Alive") and n["NodeID"] in usable]
 
     def resources(self) -> dict:
         """Nodes, GPUs and CPUs of the cluster, and how many are free now (the sidebar shows it)."""
@@ -131,59 +116,86 @@ class RayExecutor:
             "cpus_free": int(free.get("CPU", 0)),
         }
 
+    def problems(self) -> list[str]:
+        """What keeps nodes from taking runs (a node that does not see the runs folder). Checks the
+        cluster if no tick did lately (a scheduler standing by still shows them)."""
+        self.slots()
+        return self.folder.problems()
+
     def slots(self) -> list[str]:
-        """One place per GPU in the cluster (per CPU where it has none); re-read every few seconds."""
+        """One place per GPU of the nodes that may take runs (per CPU where they have none);
+        re-read every few seconds, which is also when joining nodes are checked."""
         if self._capacity is None or time.monotonic() - self._capacity_at > CAPACITY_TTL_S:
-            total = self.ray.cluster_resources()
-            self._capacity = int(total.get("GPU", 0)) or int(total.get("CPU", 0))
-            self._capacity_at = time.monotonic()
+            nodes = self._usable_nodes()
+            self._gpus = {n["NodeID"]: int(n["Resources"].get("GPU", 0)) for n in nodes}
+            cpus = sum(int(n["Resources"].get("CPU", 0)) for n in nodes)
+            self._capacity = sum(self._gpus.values()) or cpus
+            # while nodes are being checked (at start, or one joined) ask again on the next call
+            self._capacity_at = time.monotonic() if not self.folder.pending else 0.0
         return [f"ray-{i}" for i in range(self._capacity)]
 
+    # -- runs -------------------------------------------------------------------------
     def start(self, run) -> None:
-        options = {"num_cpus": 1}
-        if self.ray.cluster_resources().get("GPU", 0):
+        """Submit the run's actor (on a checked node: slots() just ran, so the node list is fresh)."""
+        options = {
+            "name": actor_name(run.id, run.attempt),
+            "namespace": self.namespace,
+            "lifetime": "detached",  # outlives this process: the run is the cluster's now
+            "max_restarts": 0,
+            "max_task_retries": 0,
+            "num_cpus": 1,
+            "label_selector": {"ray.io/node-id": f"in({','.join(self._gpus)})"},
+        }
+        if any(self._gpus.values()):
             # --multi-gpu keeps its meaning: every GPU of one node (the largest), never several nodes
-            options["num_gpus"] = largest_node_gpus() if run.config.multi_gpu else 1
-        ref = self._task.options(max_retries=0, name=f"convstudio-{run.id}", **options).remote(
-            run.id, run.attempt, str(self.store.root), self.store.url or None, self.worker_module
-        )
-        self.refs[(run.id, run.attempt)] = ref
+            options["num_gpus"] = max(self._gpus.values()) if run.config.multi_gpu else 1
+        try:
+            self._actor.options(**options).remote(
+                run.id, run.attempt, str(self.store.root), self.store.url or None, self.worker_module
+            )
+        except Exception as exc:  # noqa: BLE001 - Ray's errors have no common base: the run fails, the scheduler goes on
+            error = f"Ray did not take the run ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            self.store.finish(run.id, "failed", error=error, attempt=run.attempt)
+
+    def _ours(self) -> set[str]:
+        listed = self.ray.util.list_named_actors(all_namespaces=True)
+        return {a["name"] for a in listed if a["namespace"] == self.namespace}
 
     def poll(self) -> list[Ended]:
-        if not self.refs:
-            return []
-        ready, _ = self.ray.wait(list(self.refs.values()), num_returns=len(self.refs), timeout=0)
-        ready = set(ready)
+        """Runs whose actor is gone while the store still has them active (their node died), wherever
+        and by whichever scheduler they were started; and actors whose run is over are ended."""
+        actors = self._ours()  # read before the store: an actor records its run's end before it goes
+        live = {}
         ended = []
-        for (run_id, attempt), ref in list(self.refs.items()):
-            if ref not in ready:
+        for run in self.store.active():
+            if run.executor != "ray":
                 continue
-            del self.refs[(run_id, attempt)]
-            try:
-                result = self.ray.get(ref, timeout=0)
-            except self.ray.exceptions.RayError as exc:  # the task itself was lost: its node or worker died
-                ended.append(Ended(run_id, attempt, "interrupted", self._lost_reason(run_id, exc)))
-                continue
-            if result.get("error"):
-                ended.append(Ended(run_id, attempt, "failed", result["error"]))
-            elif result["code"] not in (0, None):
-                reason = (
-                    f"The worker on node {result['node']} exited with code {result['code']} without reporting"
-                    f" a result; see {self.store.run_dir(run_id)}/worker.log"
-                )
-                ended.append(Ended(run_id, attempt, "failed", reason))
+            name = actor_name(run.id, run.attempt)
+            live[name] = run
+            if name not in actors:
+                ended.append(Ended(run.id, run.attempt, "interrupted", self._lost_reason(run)))
+        self._end_orphans(actors - set(live))
         return ended
 
-    def _lost_reason(self, run_id: str, exc: Exception) -> str:
-        try:
-            node = self.store.get(run_id).node or "its node"
-        except (StoreError, KeyError):
-            node = "its node"
-        kind = type(exc).__name__
-        return f"Ray lost the run's task on node {node} ({kind}): the node or its worker died. Resume it to continue."
+    def _lost_reason(self, run) -> str:
+        where = f"on node {run.node}" if run.node else "before it reported its node"
+        return f"Ray lost the run's actor {where}: the node or its worker died. Resume it to continue."
+
+    def _end_orphans(self, names: set[str]) -> None:
+        now = time.monotonic()
+        self._orphans = {n: self._orphans.get(n, now) for n in names if parse_actor_name(n)}
+        for name, since in list(self._orphans.items()):
+            if now - since < ORPHAN_GRACE_S:
+                continue
+            try:
+                self.ray.kill(self.ray.get_actor(name, namespace=self.namespace), no_restart=True)
+            except ValueError:
+                pass  # it ended by itself meanwhile
+            del self._orphans[name]
 
     def close(self) -> None:
-        """Leave the cluster. Tasks belong to this driver: Ray ends them with it (their runs are then
-        marked interrupted by the next scheduler's heartbeat check), so `serve` is meant to keep running."""
+        """Leave the cluster. The runs' actors are detached: they keep training, and the next
+        scheduler on this store finds them by name."""
+        self.folder.close()
         if self.ray.is_initialized():
             self.ray.shutdown()

@@ -9,8 +9,9 @@ run twice.
 
 Liveness is the worker's heartbeat in the store: a run that has not beaten for longer
 than the limit is marked interrupted with where it ran and why, whatever killed it
-and on whichever machine. The executor also reports its own workers that exited
-badly, at once and with their exit code.
+and on whichever machine. The executor also reports workers that ended badly, at
+once: the local one its own children's exit codes; the Ray one any active run whose
+actor vanished, whichever scheduler started it (Ray runs outlive their scheduler).
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ class Scheduler:
         """The Ray cluster's nodes, GPUs and CPUs and how many are free (the sidebar shows them); None locally."""
         resources = getattr(self.executor, "resources", None)
         return resources() if resources else None
+
+    def problems(self) -> list[str]:
+        """What the executor cannot use and why (a Ray node that does not see the runs folder)."""
+        problems = getattr(self.executor, "problems", None)
+        return problems() if problems else []
 
     # -- liveness ----------------------------------------------------------------------
     def _lost_reason(self, run, silent_s: float) -> str:
