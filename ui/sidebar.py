@@ -54,10 +54,13 @@ def _cluster() -> None:
     scheduler = get_scheduler()
     try:
         caption = cluster_caption(scheduler.capacity() if scheduler else None)
+        problems = scheduler.problems() if scheduler else []  # e.g. a node that does not see the runs folder
     except Exception as exc:  # the cluster's head went away: say so, keep the sidebar
-        caption = f":material/hub: Ray cluster not reachable ({type(exc).__name__})"
+        caption, problems = f":material/hub: Ray cluster not reachable ({type(exc).__name__})", []
     if caption:
         st.caption(caption)
+    for problem in problems:
+        st.warning(problem, icon=":material/folder_off:")
 
 
 def _watch_link(label: str, run_id: str) -> None:
