@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from lib import models
 from lib.data import datasets
 from lib.inference import explain, prediction, preprocess
 from lib.model_files import ModelRefused
@@ -41,7 +42,7 @@ def loaded_model(path):
 def describe_run(run, info) -> None:
     cols = st.columns([2, 1, 1])  # room for a dataset title such as "MNIST handwritten digits", uncut
     cols[0].metric("Dataset", info.title)
-    cols[1].metric("Architecture", run.architecture)
+    cols[1].metric("Architecture", models.title(run.architecture))  # the display name, as on every page
     acc = run.test_accuracy
     cols[2].metric("Test accuracy", f"{acc:.2%}" if acc is not None else "-")
 

@@ -64,7 +64,7 @@ def test_shows_the_chosen_run_and_asks_for_a_drawing(monkeypatch, trained_run):
     at = page(monkeypatch, runs_dir)
     assert at.selectbox(key="predict_run").value == run_id
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Architecture"] == "simple_cnn"
+    assert metrics["Architecture"] == "Simple CNN"  # the display name (issue 14), not the id
     assert metrics["Dataset"] == "MNIST handwritten digits"
     assert metrics["Test accuracy"].endswith("%")
     assert [t.label for t in at.tabs] == ["Draw", "Upload", "Camera"]
