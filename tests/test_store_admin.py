@@ -4,10 +4,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from lib.config import TrainConfig
+from lib.runs.executors import LocalExecutor
 from lib.runs.progress import BatchRow, Progress
 from lib.runs.store import Store
 from lib.runs.store_errors import StoreError
@@ -99,3 +101,73 @@ def test_an_unreachable_database_server_is_one_line_without_the_password(runs_di
     assert "s3cret-pw" not in result.stderr and "alice:***@127.0.0.1:9" in result.stderr
     with pytest.raises(StoreError):
         Store(runs_dir, url=url, wait_s=1)
+
+
+# -- restore while the store is in use ------------------------------------------------------
+def wait_for(predicate, timeout=60, poll=0.1):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError("timed out")
+
+
+def one_error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_restore_is_refused_while_a_worker_writes_and_done_once_it_has_stopped(runs_dir, monkeypatch):
+    """A real worker process beating into the store: restoring under it would lose its writes or mix
+    them into the backup's runs, so the restore says what to stop; once it is stopped, it restores."""
+    monkeypatch.delenv("CONVSTUDIO_STORE", raising=False)
+    monkeypatch.setenv("BEATING_WORKER_SECONDS", "120")
+    store = Store(runs_dir)
+    run_id = store.create_run(TrainConfig(epochs=1))
+    backup = runs_dir.parent / "before.db"
+    assert cli(runs_dir, "store", "backup", "--out", str(backup)).returncode == 0
+    executor = LocalExecutor(store, ["cpu"], "tests.helpers.beating_worker")
+    executor.start(store.claim_next(["cpu"]))
+    wait_for(lambda: store.get(run_id).heartbeat)
+
+    refused = cli(runs_dir, "store", "restore", str(backup))
+    line = one_error_line(refused)
+    assert f"stop the workers first: 1 run is running ({run_id} on " in line and "lib.cli stop" in line, line
+    assert store.get(run_id).status == "running" and store.get(run_id).heartbeat, "the store was left alone"
+
+    assert store.request_stop(run_id)
+    wait_for(lambda: store.get(run_id).is_finished, timeout=30)
+    wait_for(lambda: not executor.poll() and not executor.children, timeout=30)
+    restored = cli(runs_dir, "store", "restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    assert Store(runs_dir).get(run_id).status == "queued", "the backup's state"
+
+
+@pytest.mark.slow
+def test_a_dead_worker_does_not_block_a_restore_but_a_scheduler_does(runs_dir, monkeypatch):
+    monkeypatch.delenv("CONVSTUDIO_STORE", raising=False)
+    monkeypatch.setenv("BEATING_WORKER_SECONDS", "120")
+    store = Store(runs_dir)
+    run_id = store.create_run(TrainConfig(epochs=1))
+    backup = runs_dir.parent / "before.db"
+    assert cli(runs_dir, "store", "backup", "--out", str(backup)).returncode == 0
+    executor = LocalExecutor(store, ["cpu"], "tests.helpers.beating_worker")
+    executor.start(store.claim_next(["cpu"]))
+    wait_for(lambda: store.get(run_id).heartbeat)
+    executor.children[(run_id, 1)].kill()  # it dies without a word: the store still says running
+    executor.children[(run_id, 1)].wait()
+    quick = {"CONVSTUDIO_HEARTBEAT_LIMIT_S": "1"}
+    time.sleep(1.5)
+
+    assert store.acquire_lease("scheduler:local:box", "box:4242", 60, {"executor": "local", "pid": 4242, "node": "box"})
+    line = one_error_line(cli(runs_dir, "store", "restore", str(backup), env=quick))
+    assert "stop the scheduler first: the local scheduler on box (pid 4242)" in line, line
+    store.release_lease("scheduler:local:box", "box:4242")
+
+    restored = cli(runs_dir, "store", "restore", str(backup), env=quick)
+    assert restored.returncode == 0, restored.stderr
+    assert Store(runs_dir).get(run_id).status == "queued"

@@ -2,7 +2,8 @@
 
     store check                      is the store sound? (SQLite's quick_check, schema version, unreadable rows)
     store backup [--out FILE]        an online copy of a SQLite store (default: runs/backups/convstudio-DATE.db)
-    store restore FILE               put a backup in place (a damaged store is moved aside, not deleted)
+    store restore FILE               put a backup in place (a damaged store is moved aside, not deleted);
+                                     refused while runs are training or a scheduler runs on the store
     store migrate --from URL --to URL   copy every run and its metrics (and sweeps) into an empty store
 
 These open the store themselves (a damaged one must still be checkable), so the CLI
@@ -25,7 +26,7 @@ def register(subparsers) -> dict:
     check.add_argument("--json", action="store_true")
     backup = sub.add_parser("backup", help="an online copy of a SQLite store")
     backup.add_argument("--out", default=None, help="the backup file (default: runs/backups/convstudio-DATE.db)")
-    restore = sub.add_parser("restore", help="put a backup in place of the store")
+    restore = sub.add_parser("restore", help="put a backup in place of the store (stop workers and schedulers first)")
     restore.add_argument("file")
     migrate = sub.add_parser("migrate", help="copy every run and its metrics into another (empty) store")
     migrate.add_argument("--from", dest="source", default=None, metavar="URL",

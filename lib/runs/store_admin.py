@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lib import settings
 from lib.runs import schema
 from lib.runs.store import Store
 from lib.runs.store_errors import StoreDamaged, StoreError, translate
@@ -17,6 +19,7 @@ from lib.runs.store_sql import SqliteBackend
 from lib.runs.store_url import open_backend
 
 COPY_CHUNK = 500  # rows per INSERT batch when copying a store
+STARTUP_GRACE_S = 120.0  # as the scheduler's: how long a claimed run's worker may take to beat first
 # what `store migrate` copies, each table in this order (runs keep their queue order; seq is the target's own)
 COPIED = {
     "runs": "seq",
@@ -94,7 +97,11 @@ def backup(store: Store, target: str | os.PathLike | None = None) -> Path:
 
 
 def restore(runs_dir, source: str | os.PathLike, url: str | None = None) -> Path | None:
-    """Put a backup in place of the SQLite store. A damaged store is moved aside (returned), not deleted."""
+    """Put a backup in place of the SQLite store. A damaged store is moved aside (returned), not deleted.
+
+    Refused while workers or a scheduler write to a sound store (stop them first); a damaged
+    store cannot say who writes to it, and restoring it is what it needs.
+    """
     root = Path(runs_dir).resolve()
     backend = open_backend(url, root)
     if not isinstance(backend, SqliteBackend):
@@ -109,6 +116,8 @@ def restore(runs_dir, source: str | os.PathLike, url: str | None = None) -> Path
                 sound = not backend.quick_check()
             except StoreDamaged:
                 sound = False
+            if sound:
+                _refuse_while_written(backend)
             backend.close()
             if not sound:
                 moved = backend.path.with_name(f"{backend.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -121,6 +130,52 @@ def restore(runs_dir, source: str | os.PathLike, url: str | None = None) -> Path
     finally:
         backend.close()
     return moved
+
+
+def _refuse_while_written(backend) -> None:
+    """A restore replaces the database under whoever writes to it: a worker would go on writing its
+    heartbeats and epochs into the restored store (runs that are not there, or are at another point),
+    and a scheduler could start a run from the old queue. So while any does, refuse and say who."""
+    now = time.time()
+    limit = settings.heartbeat_limit_s()
+
+    def read(db):
+        if schema.stored_version(backend, db) < 2:
+            return [], []  # older than heartbeats and leases: nothing to go by
+        runs = db.execute(
+            "SELECT id, node, heartbeat, claimed FROM runs WHERE status IN ('running', 'stopping') ORDER BY seq"
+        ).fetchall()
+        leases = db.execute("SELECT name, holder, info FROM leases WHERE expires >= ?", (now,)).fetchall()
+        return runs, leases
+
+    runs, leases = backend.run(read)
+    alive = [r for r in runs if _alive(r, now, limit)]
+    if alive:
+        n = len(alive)
+        shown = ", ".join(f"{r['id']}{' on ' + r['node'] if r['node'] else ''}" for r in alive[:5])
+        raise StoreError(
+            f"stop the workers first: {n} run{' is' if n == 1 else 's are'} running ({shown}{', ...' if n > 5 else ''})"
+            f" and writing to {backend.where}; stop them (`python -m lib.cli stop ID`) or let them finish, then restore"
+        )
+    if leases:
+        holders = ", ".join(_holder(lease) for lease in leases)
+        raise StoreError(
+            f"stop the scheduler first: {holders} holds {backend.where} (`serve`, or the app's own scheduler) and"
+            " could start a run during the restore; stop it, restore, then start it again"
+        )
+
+
+def _alive(run: dict, now: float, limit: float) -> bool:
+    """A worker is alive while it beats; one just claimed has the scheduler's start-up grace to begin."""
+    if run["heartbeat"]:
+        return now - run["heartbeat"] <= limit
+    return now - (run["claimed"] or 0.0) <= max(limit, STARTUP_GRACE_S)
+
+
+def _holder(lease: dict) -> str:
+    info = json.loads(lease["info"] or "{}")
+    kind = f"{info['executor']} " if info.get("executor") else ""
+    return f"the {kind}scheduler on {info.get('node', '?')} (pid {info.get('pid', '?')})"
 
 
 def _columns(store: Store, table: str) -> list[str]:
