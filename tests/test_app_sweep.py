@@ -135,3 +135,18 @@ def test_the_runs_page_names_each_trials_sweep(env, tiny_data_dir):
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     assert list(table["sweep"]) == [sweep_id] * 3
+
+
+def test_a_damaged_sweep_record_is_a_warning_and_the_others_are_listed(env, tiny_data_dir):
+    sweep_id = finished_sweep(env, tiny_data_dir)
+    store = Store(env)
+    store._write(
+        lambda db: db.execute(
+            "INSERT INTO sweeps (id, created, state, spec) VALUES ('sw-20250101-000000-aaaaaa', 1.0, 'running', '[')"
+        )
+    )
+    at = open_sweeps({"sweep": "sw-20250101-000000-aaaaaa"})  # a link to it is dropped, not a traceback
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("sw-20250101-000000-aaaaaa cannot be read" in w.value for w in at.warning)
+    (table,) = at.dataframe
+    assert table.value["sweep"].tolist() == [sweep_id]

@@ -13,6 +13,7 @@ import pytest
 from lib.config import TrainConfig
 from lib.runs import schema
 from lib.runs.store import MARKER, Store, UnknownRun
+from lib.runs.store_errors import StoreError
 from lib.runs.store_rows import TrialRow, UnknownSweep
 from lib.runs.store_url import open_backend
 from lib.sweeps.record import SweepRecords, SweepSpec
@@ -264,3 +265,52 @@ def test_sweeps_cli_lists_a_migrated_sweep(runs_dir, postgres_url, monkeypatch):
     assert listing.returncode == 0, listing.stderr
     (summary,) = json.loads(listing.stdout)
     assert summary["sweep_id"] == sweep_id and len(summary["trials"]) == 3
+
+
+# -- a damaged sweep record is said, never a traceback, and hides no other sweep ----------------
+DAMAGED = {
+    "sw-20250101-000000-aaaaaa": "{not json",  # the store cannot decode it
+    "sw-20250101-000000-bbbbbb": '{"base": {"colour": 1}}',  # JSON, but not a sweep spec
+}
+
+
+def damage(store) -> str:
+    """Two unreadable sweep rows beside a good sweep; returns the good one's id."""
+    good, _ = a_sweep(store)
+    for sweep_id, spec in DAMAGED.items():
+        store._write(
+            lambda db, i=sweep_id, s=spec: db.execute(
+                "INSERT INTO sweeps (id, created, state, spec) VALUES (?, 1.0, 'running', ?)", (i, s)
+            )
+        )
+    return good
+
+
+def test_damaged_sweep_records_are_skipped_and_named(store):
+    good = damage(store)
+    assert [s.id for s in store.list_sweeps()] == [good, "sw-20250101-000000-bbbbbb"]  # the store decodes JSON
+    assert [b.sweep_id for b in store.bad_sweeps] == ["sw-20250101-000000-aaaaaa"]
+    records = SweepRecords(store)
+    assert [s.id for s in records.list()] == [good]  # the spec is read here
+    assert sorted(b.sweep_id for b in records.bad) == sorted(DAMAGED)
+    assert [s.id for s in records.list(["running"])] == [good]  # what the app's background driver drives
+    for sweep_id in DAMAGED:
+        with pytest.raises(StoreError, match=f"sweep {sweep_id} cannot be read"):
+            records.get(sweep_id)
+
+
+def test_the_cli_says_a_damaged_sweep_in_one_line(runs_dir, monkeypatch):
+    monkeypatch.delenv("CONVSTUDIO_STORE", raising=False)
+    store = Store(runs_dir)
+    good = damage(store)
+    store.close()
+    listing = cli(runs_dir, "sweeps", "--json")
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    assert [s["sweep_id"] for s in json.loads(listing.stdout)] == [good]
+    warnings = listing.stderr.strip().splitlines()
+    assert len(warnings) == 2 and all(w.startswith("warning: sweep sw-2025") for w in warnings), warnings
+    for verb in ("--resume", "--stop"):
+        out = cli(runs_dir, "sweep", verb, "sw-20250101-000000-aaaaaa")
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1 and "cannot be read" in lines[0], out.stderr
+        assert lines[0].startswith("error: ") and "Traceback" not in out.stderr

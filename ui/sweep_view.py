@@ -22,6 +22,7 @@ from lib.config import ConfigError
 from lib.runs import access
 from lib.runs.progress import format_seconds
 from lib.runs.store import UnknownRun, default_runs_dir
+from lib.runs.store_errors import StoreError
 from lib.runs.submit import submit
 from lib.sweeps.driver import Driver, SweepBusy, reopen_sweep, stop_sweep
 from lib.sweeps.importance import importances
@@ -102,7 +103,7 @@ def current_sweep_id(records: SweepRecords) -> str | None:
         if candidate:
             try:
                 records.get(candidate)
-            except UnknownSweep:
+            except (UnknownSweep, StoreError):  # unknown, or a damaged record (the list says which)
                 continue
             st.session_state[SWEEP_KEY] = candidate
             return candidate
@@ -315,6 +316,8 @@ def _train_longer(config, epochs: int) -> None:
 
 def sweep_list(records: SweepRecords) -> None:
     sweeps = records.list()
+    for bad in records.bad:  # a damaged record is said, not fatal for the others
+        st.warning(f"{bad}: it is left out.", icon=":material/warning:")
     if not sweeps:
         st.info("No sweep yet: choose what to vary above and press **Start the sweep**.")
         return

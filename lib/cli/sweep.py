@@ -228,6 +228,8 @@ def sweep_summary(records: SweepRecords, sweep: Sweep) -> dict:
 def cmd_sweeps(args, store) -> int:
     records = SweepRecords(store)
     sweeps = records.list()
+    for bad in records.bad:  # one damaged record is reported, not fatal for the listing
+        print(f"warning: {bad}", file=sys.stderr)
     if args.json:
         print(json.dumps([sweep_summary(records, s) for s in sweeps]))
         return 0

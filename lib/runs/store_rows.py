@@ -201,6 +201,21 @@ SWEEP_FIELDS = {f.name for f in dataclasses.fields(SweepRow)}
 TRIAL_FIELDS = {f.name for f in dataclasses.fields(TrialRow)}
 
 
+@dataclass(frozen=True)
+class BadSweep:
+    """A sweep row that could not be read: listings skip it and say so."""
+
+    sweep_id: str
+    reason: str
+
+    def __str__(self):
+        return f"sweep {self.sweep_id} cannot be read ({self.reason})"
+
+
+def bad_sweep(sweep_id, exc: Exception) -> BadSweep:
+    return BadSweep(str(sweep_id), f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
+
+
 def row_to_sweep(row: dict) -> SweepRow:
     """A SweepRow from a row (unknown columns ignored); a spec that is not a JSON object raises ValueError."""
     d = {k: v for k, v in row.items() if k in SWEEP_FIELDS}
@@ -216,3 +231,10 @@ def row_to_trial(row: dict) -> TrialRow:
     d["intermediate"] = {int(k): float(v) for k, v in _json_object(d.get("intermediate")).items()}
     d["system_attrs"] = _json_object(d.get("system_attrs"))
     return TrialRow(**d)
+
+
+def try_row_to_sweep(row: dict) -> SweepRow | BadSweep:
+    try:
+        return row_to_sweep(row)
+    except Exception as exc:  # noqa: BLE001 - one damaged row must not hide the others
+        return bad_sweep(row.get("id", "?"), exc)

@@ -14,21 +14,25 @@ from __future__ import annotations
 import json
 import time
 
+from lib.runs.store_errors import StoreError
 from lib.runs.store_rows import (
     SWEEP_STATES,
+    BadSweep,
     SweepRow,
     TrialRow,
     UnknownSweep,
     check_run_id,
     check_sweep_id,
     new_sweep_id,
-    row_to_sweep,
     row_to_trial,
+    try_row_to_sweep,
 )
 
 
 class SweepTables:
-    """Sweep methods of Store (which provides _write and _read)."""
+    """Sweep methods of Store (which provides _write, _read and where)."""
+
+    bad_sweeps: list[BadSweep] = []  # rows the last listing had to skip (each listing sets its own list)
 
     # -- sweeps ----------------------------------------------------------------------
     def create_sweep(self, spec: dict, owner: str | None = None) -> str:
@@ -47,15 +51,25 @@ class SweepTables:
         rows = self._read("SELECT * FROM sweeps WHERE id = ?", (check_sweep_id(sweep_id),))
         if not rows:
             raise UnknownSweep(sweep_id)
-        return row_to_sweep(rows[0])
+        sweep = try_row_to_sweep(rows[0])
+        if isinstance(sweep, BadSweep):
+            raise StoreError(self.bad_sweep_message(sweep))
+        return sweep
+
+    def bad_sweep_message(self, bad: BadSweep) -> str:
+        return f"{bad} in the run store {self.where}: stop using it, or restore a backup"
 
     def list_sweeps(self, states=None) -> list[SweepRow]:
-        """Newest first."""
+        """Newest first. Rows that cannot be read are skipped and left in `self.bad_sweeps`."""
         sql, args = "SELECT * FROM sweeps", []
         if states:
             sql += f" WHERE state IN ({','.join('?' * len(states))})"
             args = list(states)
-        return [row_to_sweep(r) for r in self._read(sql + " ORDER BY created DESC", args)]
+        sweeps, self.bad_sweeps = [], []
+        for row in self._read(sql + " ORDER BY created DESC", args):
+            sweep = try_row_to_sweep(row)
+            (self.bad_sweeps if isinstance(sweep, BadSweep) else sweeps).append(sweep)
+        return sweeps
 
     def finish_sweep(self, sweep_id: str, state: str, error: str | None = None) -> bool:
         """End a running sweep (its driver's lease with it); False if it had already ended."""

@@ -22,20 +22,25 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lib.config import TrainConfig
+from lib.runs.store_errors import StoreError
 from lib.runs.store_rows import (  # noqa: F401 - re-exported: callers import them from here
     SWEEP_STATES,
+    BadSweep,
     SweepRow,
     TrialRow,
     UnknownSweep,
+    bad_sweep,
     check_sweep_id,
 )
 from lib.sweeps.space import SearchSpace
 from lib.sweeps.strategy import Search, TrialRecord
 
 LEASE_S = 15.0  # a driver silent this long is taken for dead
+# a stored spec that is not what SweepSpec writes (damaged, hand-edited, from another version)
+READ_ERRORS = (KeyError, TypeError, ValueError)  # ConfigError and SpaceError are ValueErrors
 
 
 def this_process() -> str:
@@ -140,6 +145,7 @@ class SweepRecords:
     """The sweeps of one run store, through its public sweep API (lib/runs/store_sweeps.py)."""
 
     store: object  # lib.runs.store.Store
+    bad: list[BadSweep] = field(default_factory=list)  # sweeps the last listing could not read
 
     # -- sweeps --------------------------------------------------------------------
     def create(self, spec: SweepSpec, owner: str | None = None) -> str:
@@ -147,10 +153,23 @@ class SweepRecords:
         return self.store.create_sweep(spec.to_dict(), owner=owner)
 
     def get(self, sweep_id: str) -> Sweep:
-        return _to_sweep(self.store.get_sweep(sweep_id))
+        row = self.store.get_sweep(sweep_id)
+        try:
+            return _to_sweep(row)
+        except READ_ERRORS as exc:
+            raise StoreError(self.store.bad_sweep_message(bad_sweep(row.id, exc))) from None
 
     def list(self, states=None) -> list[Sweep]:
-        return [_to_sweep(row) for row in self.store.list_sweeps(states)]
+        """Newest first. Sweeps that cannot be read are skipped and left in `self.bad` (to be said)."""
+        sweeps = []
+        rows = self.store.list_sweeps(states)
+        self.bad = list(self.store.bad_sweeps)
+        for row in rows:
+            try:
+                sweeps.append(_to_sweep(row))
+            except READ_ERRORS as exc:
+                self.bad.append(bad_sweep(row.id, exc))
+        return sweeps
 
     def finish(self, sweep_id: str, state: str, error: str | None = None) -> bool:
         return self.store.finish_sweep(sweep_id, state, error)
