@@ -3,31 +3,26 @@
 The heartbeat and serve tests use it so that liveness, not TensorFlow, is what they test.
 """
 
-import argparse
 import os
 import sys
 import time
 
 from lib.runs.heartbeat import Heartbeat
-from lib.runs.store import Store
+from tests.helpers.fake_worker import claimed_run
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("run_id")
-    parser.add_argument("--runs-dir")
-    args = parser.parse_args()
-    store = Store(args.runs_dir)
-    run = store.get(args.run_id)
-    if run.status != "running":
+    claimed = claimed_run()
+    if claimed is None:
         return 2
+    store, run = claimed
     seconds = float(os.environ.get("BEATING_WORKER_SECONDS", "3"))
-    with Heartbeat(store, args.run_id, int(os.environ.get("CONVSTUDIO_ATTEMPT") or run.attempt), interval=0.2):
+    with Heartbeat(store, run.id, int(os.environ.get("CONVSTUDIO_ATTEMPT") or run.attempt), interval=0.2):
         end = time.time() + seconds
-        while time.time() < end and not store.stop_file(args.run_id).exists():
+        while time.time() < end and not store.stop_file(run.id).exists():
             time.sleep(0.05)
-        status = "stopped" if store.stop_file(args.run_id).exists() else "completed"
-        store.finish(args.run_id, status, epochs_completed=1, ran_at=time.time())
+        status = "stopped" if store.stop_file(run.id).exists() else "completed"
+        store.finish(run.id, status, epochs_completed=1, ran_at=time.time())
     return 0
 
 

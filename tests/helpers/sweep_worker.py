@@ -4,13 +4,12 @@ Best near learning rate 1e-3, chance (0.1) from 0.5 up, rising with the epochs; 
 CONVSTUDIO_TEST_EPOCH_S seconds (default 0.3) and honours the stop file like the real callback.
 """
 
-import argparse
 import math
 import os
 import sys
 import time
 
-from lib.runs.store import Store
+from tests.helpers.fake_worker import claimed_run
 
 
 def accuracy(config, epoch: int) -> float:
@@ -21,25 +20,21 @@ def accuracy(config, epoch: int) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("run_id")
-    parser.add_argument("--runs-dir")
-    args = parser.parse_args()
-    store = Store(args.runs_dir)
-    run = store.get(args.run_id)
-    if run.status not in ("running", "stopping"):
+    claimed = claimed_run(("running", "stopping"))
+    if claimed is None:
         return 2
-    store.set_pid(args.run_id, os.getpid())
+    store, run = claimed
+    store.set_pid(run.id, os.getpid())
     pause = float(os.environ.get("CONVSTUDIO_TEST_EPOCH_S", "0.3"))
     done = run.epochs_completed
     for epoch in range(done + 1, run.config.epochs + 1):
-        if store.stop_file(args.run_id).exists():
+        if store.stop_file(run.id).exists():
             break
         time.sleep(pause)
-        store.add_epoch(args.run_id, {"epoch": epoch, "val_accuracy": accuracy(run.config, epoch), "seconds": pause})
+        store.add_epoch(run.id, {"epoch": epoch, "val_accuracy": accuracy(run.config, epoch), "seconds": pause})
         done = epoch
-    stopped = store.stop_file(args.run_id).exists() and done < run.config.epochs
-    store.finish(args.run_id, "stopped" if stopped else "completed", epochs_completed=done, test_accuracy=0.5)
+    stopped = store.stop_file(run.id).exists() and done < run.config.epochs
+    store.finish(run.id, "stopped" if stopped else "completed", epochs_completed=done, test_accuracy=0.5)
     return 0
 
 
