@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 
 import psycopg
 from psycopg import errors
@@ -20,6 +21,11 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from lib import settings
 from lib.runs.store_errors import redact
 from lib.runs.store_sql import Backend, Connection
+
+
+def _close_quietly(pool, pid: int) -> None:
+    if os.getpid() == pid:  # a forked child does not own its parent's pool
+        pool.close(timeout=1)
 
 
 class PostgresBackend(Backend):
@@ -47,6 +53,8 @@ class PostgresBackend(Backend):
                 )
                 self._pool.open(wait=False)
                 self._pid = os.getpid()
+                # a Store dropped without close() must not leave its pool's threads reconnecting forever
+                weakref.finalize(self, _close_quietly, self._pool, self._pid)
             return self._pool
 
     def _attempt(self, action, write: bool, busy_s: float):
