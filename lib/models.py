@@ -170,20 +170,20 @@ REGISTRY: dict[str, Architecture] = {
         Architecture("resnet_small", "ResNet-20", "ResNet-20 for 32x32 inputs (He et al. 2016).", build_resnet_small),
         Architecture(
             "vgg_small_norm",
-            "Small VGG (normalised)",
+            "Normalised VGG",
             "Small VGG that normalises each image first: for small colour datasets (the small-data recipe).",
             architectures.build_vgg_small_norm,
         ),
         Architecture(
             "mobilenet_v3_small",
-            "MobileNetV3-Small (transfer)",
+            "MobileNetV3-Small",
             "ImageNet-pretrained MobileNetV3-Small, frozen, with a new head: needs its weights file.",
             pretrained.builder("mobilenet_v3_small"),
             uses_width=False,
         ),
         Architecture(
             "efficientnet_b0",
-            "EfficientNet-B0 (transfer)",
+            "EfficientNet-B0",
             "ImageNet-pretrained EfficientNet-B0, frozen, with a new head: needs its weights file.",
             pretrained.builder("efficientnet_b0"),
             uses_width=False,
