@@ -40,7 +40,7 @@ def loaded_model(path):
 
 
 def describe_run(run, info) -> None:
-    cols = st.columns([2, 1, 1])  # room for a dataset title such as "MNIST handwritten digits", uncut
+    cols = st.columns([5, 4, 2])  # room for "MNIST handwritten digits" and "Keras MNIST convnet", uncut at 1400 px
     cols[0].metric("Dataset", info.title)
     cols[1].metric("Architecture", models.title(run.architecture))  # the display name, as on every page
     acc = run.test_accuracy
