@@ -24,7 +24,7 @@ PREVIEW_PX = 84
 def correction_controls(store, run, info, item_key: str, prepared, predicted, model) -> None:
     """Beside one prediction: pick the right class and keep the image as a correction."""
     names = [str(n) for n in info.class_names]
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    left, right = st.columns([3, 2], vertical_alignment="bottom")  # the button's label whole in a narrow card
     label = left.selectbox(
         "Wrong? It is:", range(len(names)), index=None, format_func=names.__getitem__,
         placeholder="the right class", key=f"correct_to_{item_key}",
