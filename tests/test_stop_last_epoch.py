@@ -71,7 +71,7 @@ def test_a_stop_in_an_earlier_epoch_keeps_its_whole_epochs_and_resumes_from_them
     assert store.model_path(run.id, "last").is_file()  # the end of epoch 1, where a resume starts
 
 
-def test_the_runs_page_lists_whole_epochs(env, store, tiny_data_dir):  # noqa: F811
+def test_the_runs_page_and_the_train_page_say_the_whole_epochs(env, store, tiny_data_dir):  # noqa: F811
     config = TrainConfig(data_dir=tiny_data_dir, epochs=EPOCHS)
     run_id = store.create_run(config)
     store.claim_next(["cpu"])
@@ -83,3 +83,10 @@ def test_the_runs_page_lists_whole_epochs(env, store, tiny_data_dir):  # noqa: F
     row = table[table["run"] == run_id].iloc[0]
     assert (row["status"], row["epochs"]) == ("stopped", "2/3")
     assert outcome.outcome(store.get(run_id)) == "stopped after 2 of 3 epochs (and 5 of 17 batches of epoch 3)"
+    store.model_path(run_id).parent.mkdir(parents=True, exist_ok=True)
+    store.model_path(run_id).write_bytes(b"kept")
+    train = goto(at, "pages/train.py")
+    train.query_params["run"] = run_id
+    train.run()
+    said = " ".join(s.value for s in train.success)
+    assert "Stopped on request after 2 of 3 epochs (and 5 of 17 batches of epoch 3)" in said, said

@@ -17,7 +17,7 @@ from lib.charts import curves, diagnostics
 from lib.config import ConfigError
 from lib.data import datasets
 from lib.names import subject
-from lib.runs import resume
+from lib.runs import outcome, resume
 from lib.runs.progress import format_seconds
 from lib.runs.store import Run, Store, UnknownRun
 from ui import auth, sidebar, state
@@ -71,6 +71,8 @@ def _outcome(store: Store, run: Run) -> None:
     """What a finished run left: its test accuracy, and whether a model was kept."""
     seconds = format_seconds(run.duration or 0)
     epochs = f"{run.epochs_completed} of {run.config.epochs} epoch" + ("" if run.config.epochs == 1 else "s")
+    if cut := outcome.partial_epoch(run):  # a stop mid-epoch: whole epochs, and how far the cut one got
+        epochs += f" (and {cut})"
     accuracy = f"Test accuracy **{run.test_accuracy:.2%}**" if run.test_accuracy is not None else None
     if run.status == "completed" and accuracy:
         st.success(f"{accuracy} after {epochs} ({seconds}).")
