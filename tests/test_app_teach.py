@@ -187,3 +187,31 @@ def test_relabelling_a_suspect_saves_a_new_version_of_the_custom_dataset(monkeyp
     assert any(f"relabelled as {shapes.CLASSES[target]}" in s.value for s in at.success)
     after = custom.manifest("toys")["counts"]["train"]
     assert sum(after) == sum(before) and after[target] == before[target] + 1
+
+
+def test_with_accounts_only_an_administrator_may_fix_a_built_in(monkeypatch, trained_run, tmp_path):
+    from lib.runs import accounts
+
+    runs_dir, run_id = trained_run
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text("[convstudio]\n")
+    for name in ("ada", "bob"):
+        accounts.add_user(secrets, name, f"{name}'s own password", admin=name == "ada")
+    monkeypatch.setenv("CONVSTUDIO_SECRETS", str(secrets))
+    monkeypatch.setenv("CONVSTUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CONVSTUDIO_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("CONVSTUDIO_NO_SCHEDULER", "1")
+    monkeypatch.syspath_prepend(str(ROOT))
+    for name, may in (("bob", False), ("ada", True)):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        at.text_input[0].input(name)
+        at.text_input[1].input(f"{name}'s own password")
+        at.button[0].click().run()
+        at.session_state["eval_section"] = "Label suspects"
+        at.session_state[f"sus_on_{run_id}"] = True
+        at.switch_page("pages/evaluate.py").run()
+        at.checkbox[0].check().run()
+        assert not at.exception, at.exception
+        refused = any("only an administrator can make them" in i.value for i in at.info)
+        assert refused is not may and bool([b for b in at.button if b.key == f"sus_{run_id}_relabel"]) is may
