@@ -124,7 +124,7 @@ def test_a_built_in_suspect_is_relabelled_as_an_overlay_and_undone(monkeypatch, 
     at.selectbox(key=f"sus_{run_id}_to").set_value(target).run()
     at.button(key=f"sus_{run_id}_relabel").click().run()
     assert not at.exception, at.exception
-    assert any(f"relabelled as {target}, kept as a fix beside mnist" in s.value for s in at.success)
+    assert any(f"relabelled as {target}, kept as a fix beside MNIST handwritten digits" in s.value for s in at.success)
     (x, y), _ = datasets.load_raw("mnist", data_dir)
     assert overlay.summary("mnist", x, y) == {"relabelled": 1, "excluded": 0, "batches": 1}
     assert {p: hashlib.sha256(p.read_bytes()).digest() for p in files} == files  # the built-in is unchanged

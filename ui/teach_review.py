@@ -149,8 +149,8 @@ def fix_controls(run, indices: list[int], names: list[str], key: str) -> None:
     builtin = not custom.is_saved(run.config.dataset)
     if builtin and not auth.may_act_on(None):
         st.info(
-            f"Fixes to {run.config.dataset} (a built-in dataset) apply to everyone training on it on this server, "
-            "so only an administrator can make them. Its own files are never changed."
+            f"Fixes to {datasets.title(run.config.dataset)} (a built-in dataset) apply to everyone training on it "
+            "on this server, so only an administrator can make them. Its own files are never changed."
         )
         return
     left, mid, right = st.columns([2, 1, 1])
@@ -176,7 +176,7 @@ def apply_fix(run, indices: list[int], label: int | None, names: list[str]) -> N
     projection.clear()  # the dataset's files changed: its maps and suspects are stale (other caches are not)
     suspect_rows.clear()
     what = f"relabelled as {names[label]}" if label is not None else "excluded"
-    st.success(f"{len(indices)} image(s) {what}: {run.config.dataset} is saved as a new version.")
+    st.success(f"{len(indices)} image(s) {what}: {datasets.title(run.config.dataset)} is saved as a new version.")
     retrain_button(run)
 
 
@@ -190,8 +190,8 @@ def apply_builtin_fix(run, indices: list[int], label: int | None, names: list[st
     suspect_rows.clear()
     what = f"relabelled as {names[label]}" if label is not None else "excluded"
     st.success(
-        f"{done} image(s) {what}, kept as a fix beside {run.config.dataset} (its files are unchanged); "
-        "the next training on it uses the fix."
+        f"{done} image(s) {what}, kept as a fix beside {datasets.title(run.config.dataset)} (its files are "
+        "unchanged); the next training on it uses the fix."
     )
     retrain_button(run)
 
@@ -207,7 +207,7 @@ def builtin_fixes_line(run, key: str) -> None:
         return
     left, right = st.columns([3, 1], vertical_alignment="center")
     left.caption(
-        f"{run.config.dataset} on this server: {found['relabelled']} training image(s) relabelled, "
+        f"{datasets.title(run.config.dataset)} on this server: {found['relabelled']} training image(s) relabelled, "
         f"{found['excluded']} excluded (an overlay; the dataset's files are unchanged)."
     )
     if right.button("Undo the last fix", key=f"{key}_undo", icon=":material/undo:"):
