@@ -314,3 +314,18 @@ def test_the_cli_says_a_damaged_sweep_in_one_line(runs_dir, monkeypatch):
         lines = out.stderr.strip().splitlines()
         assert out.returncode == 2 and len(lines) == 1 and "cannot be read" in lines[0], out.stderr
         assert lines[0].startswith("error: ") and "Traceback" not in out.stderr
+
+
+def test_store_check_counts_sweeps_and_names_a_damaged_one(runs_dir, monkeypatch):
+    monkeypatch.delenv("CONVSTUDIO_STORE", raising=False)
+    store = Store(runs_dir)
+    a_sweep(store)
+    store.close()
+    report = json.loads(cli(runs_dir, "store", "check", "--json").stdout)
+    assert report["ok"] and "1 sweeps, 1 running" in report["notes"], report
+    store = Store(runs_dir)
+    damage(store)
+    store.close()
+    check = cli(runs_dir, "store", "check", "--json")
+    report = json.loads(check.stdout)
+    assert not report["ok"] and any("sweep sw-20250101-000000-aaaaaa cannot be read" in p for p in report["problems"])

@@ -72,6 +72,9 @@ def check(runs_dir, url: str | None = None) -> CheckReport:
         report.notes += [
             f"run {r.id}: ignored unknown settings {', '.join(r.ignored_keys)}" for r in runs if r.ignored_keys
         ]
+        sweeps = store.list_sweeps()
+        report.notes.append(f"{len(sweeps)} sweeps, {sum(s.state == 'running' for s in sweeps)} running")
+        report.problems += [str(bad) for bad in store.bad_sweeps]
     finally:
         store.close()
     return report
