@@ -118,3 +118,25 @@ def test_without_fixes_the_split_is_the_cached_one(data_root, tmp_path):
     (x, y), _ = datasets.load_raw("mnist", write_blob_mnist(tmp_path / "idx"))
     same_x, same_y = overlay.apply("mnist", x, y)
     assert same_x is x and same_y is y
+
+
+def test_suspects_and_the_projector_see_a_built_ins_fixes_by_the_files_positions(data_root, trained_run):
+    from lib.runs.store import Store
+    from lib.teach import review
+
+    runs_dir, run_id = trained_run
+    store = Store(runs_dir)
+    run = store.get(run_id)
+    (x, y), _ = datasets.load_raw("mnist", run.config.data_dir)
+    review.fix_builtin(run, [0, 1], None)
+    review.fix_builtin(run, [2], (int(y[2]) + 1) % 10)
+    positions, images, labels = review.training_images(run)
+    assert 0 not in positions and 1 not in positions and len(positions) == len(y) - 2
+    assert labels[list(positions).index(2)] == (y[2] + 1) % 10 and len(images) == len(positions)
+    p, _ = review.project_run(store, run_id, split="train", method="pca")
+    assert {0, 1}.isdisjoint(p.indices.tolist()) and len(p.indices) == len(y) - 2
+    assert p.labels[p.indices.tolist().index(2)] == (y[2] + 1) % 10
+    assert review.builtin_fixes(run) == {"relabelled": 1, "excluded": 2, "batches": 2}
+    review.undo_builtin(run)
+    review.undo_builtin(run)
+    assert len(review.training_images(run)[0]) == len(y)
