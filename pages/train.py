@@ -6,7 +6,7 @@ from lib import models, presets
 from lib.config import OPTIMIZERS, ConfigError
 from lib.data import datasets
 from lib.runs import submit
-from ui import auth, cached, frame, live, lr_finder_view, state, transfer, widgets
+from ui import auth, cached, dataset_fixes, frame, live, lr_finder_view, state, transfer, widgets
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame
@@ -115,6 +115,7 @@ run_id = state.current_run_id(store)
 with st.expander("Settings for the next run", expanded=not run_id, icon=":material/tune:"):
     _summary_line()
     transfer.note(settings)  # a pretrained backbone trains frozen; its top layers open later
+    dataset_fixes.note(settings["dataset"])  # a built-in read with fixes made on Evaluate
     _settings()
     lr_finder_view.panel(store)  # Search these settings; Find a learning rate
     errors = state.errors(_cross_checks())

@@ -140,3 +140,25 @@ def test_suspects_and_the_projector_see_a_built_ins_fixes_by_the_files_positions
     review.undo_builtin(run)
     review.undo_builtin(run)
     assert len(review.training_images(run)[0]) == len(y)
+
+
+def test_the_train_page_says_when_a_built_in_will_be_read_with_fixes(data_root, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.setenv("CONVSTUDIO_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CONVSTUDIO_NO_SCHEDULER", "1")
+    monkeypatch.syspath_prepend(str(root))
+
+    def captions() -> list[str]:
+        at = AppTest.from_file(str(root / "app.py"), default_timeout=120)
+        at.switch_page("pages/train.py")
+        at.run()
+        assert not at.exception, at.exception
+        return [c.value for c in at.caption]
+
+    assert not any("fix(es) to its training labels" in c for c in captions())
+    (x, y), _ = datasets.load_raw("mnist", write_blob_mnist(tmp_path / "idx"))
+    overlay.fix("mnist", x, y, [4], None, 10)
+    assert any(c.startswith("mnist has 1 fix(es) to its training labels") for c in captions())
+    assert overlay.kept("cifar10") == 0 and overlay.kept("../x") == 0

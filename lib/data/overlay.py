@@ -176,6 +176,21 @@ def undo(name: str, x, y) -> dict | None:
     return dropped
 
 
+def kept(name: str) -> int:
+    """How many batches of fixes are kept for built-in `name` on this server, over every copy of it.
+
+    Cheap (no dataset is read), for a page to say that fixes will apply; 0 when unreadable too, since
+    training then stops with the reason.
+    """
+    if name not in BUILTIN:
+        return 0
+    try:
+        splits = _read(name)["splits"].values()
+    except DatasetUnavailable:
+        return 0
+    return sum(len(s.get("batches", [])) for s in splits if isinstance(s, dict))
+
+
 def summary(name: str, x, y) -> dict:
     """{"relabelled": n, "excluded": n, "batches": n} for this split's fixes (for the pages and the CLI)."""
     if name not in BUILTIN or not path(name).exists():
