@@ -3,7 +3,7 @@
 Each trial queues one small real run (MLP, MNIST sample, 1,000 images, 1 epoch) and ticks a
 scheduler until the run's first batch row is in the store. Local: a worker subprocess on this
 machine. Ray: a warm three-node cluster on 127.0.0.1 (one warm-up run first, not counted),
-the run placed as a Ray task on a node with a (declared) GPU. Both include the worker's own
+the run placed as a detached Ray actor on a node with a (declared) GPU. Both include the worker's own
 start (Python, TensorFlow, the dataset), which is the same on both sides: the difference is
 what Ray adds (target: under 3 s). Exits non-zero on a miss.
 

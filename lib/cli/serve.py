@@ -7,7 +7,9 @@ CONVSTUDIO_EXECUTOR=ray), notices workers that died, and keeps doing so until it
 stopped (Ctrl-C, SIGTERM: systemd's stop). Several may run on one store: they take
 turns through a lease in the store, so a second `serve` (or the app's own scheduler)
 stands by instead of starting anything twice, and takes over within seconds when the
-first one stops. Workers it started keep training when it stops (local executor).
+first one stops. Workers it started keep training when it stops, or is killed: local
+workers are sessions of their own, Ray runs detached actors that the next `serve` finds
+again. On Ray, a node that does not see the runs folder is named here and gets no runs.
 """
 
 from __future__ import annotations

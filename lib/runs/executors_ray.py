@@ -99,7 +99,10 @@ class RayExecutor:
 
     # -- the cluster ------------------------------------------------------------------
     def _usable_nodes(self) -> list[dict]:
-        nodes = self.ray.nodes()
+        try:
+            nodes = self.ray.nodes()
+        except Exception as exc:  # noqa: BLE001 - as in _ours: no claims this tick
+            raise StoreError(f"the Ray cluster at {self.address} did not answer ({type(exc).__name__})") from None
         self.folder.refresh(nodes)
         usable = self.folder.usable()
         return [n for n in nodes if n.get("Alive") and n["NodeID"] in usable]
@@ -158,7 +161,10 @@ class RayExecutor:
             self.store.finish(run.id, "failed", error=error, attempt=run.attempt)
 
     def _ours(self) -> set[str]:
-        listed = self.ray.util.list_named_actors(all_namespaces=True)
+        try:
+            listed = self.ray.util.list_named_actors(all_namespaces=True)
+        except Exception as exc:  # noqa: BLE001 - the head is away: judge nothing now, the next tick asks again
+            raise StoreError(f"the Ray cluster at {self.address} did not answer ({type(exc).__name__})") from None
         return {a["name"] for a in listed if a["namespace"] == self.namespace}
 
     def poll(self) -> list[Ended]:

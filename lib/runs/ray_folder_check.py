@@ -11,6 +11,7 @@ if they leave and come back.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import time
@@ -38,6 +39,7 @@ class FolderCheck:
             write_text(self.path, self.token + "\n")
         except OSError as exc:
             raise translate(exc, str(self.path.parent)) from None
+        atexit.register(self.close)  # the app's scheduler is never closed: its token goes with the process
         self._probe = ray.remote(unseen_reason)
         self.pending: dict[str, tuple] = {}  # node id -> (its probe's ObjectRef, node name)
         self.good: dict[str, str] = {}  # node id -> name
