@@ -15,12 +15,13 @@ import time
 
 import pytest
 
-from lib.runs import resume
+from lib.config import TrainConfig
+from lib.runs import executors_ray, resume
 from lib.runs.executors_ray import RayExecutor
 from lib.runs.scheduler import Scheduler
 from lib.runs.store import Store
 from tests.conftest import ROOT
-from tests.helpers.ray_cluster import kill_convstudio_actors
+from tests.helpers.ray_cluster import kill_convstudio_actors, process_alive
 
 pytestmark = pytest.mark.slow
 
@@ -228,3 +229,78 @@ def test_the_cluster_size_the_sidebar_shows(ray_cluster, runs_dir):
         assert scheduler.problems() == []
     finally:
         scheduler.close()
+
+
+# -- the run actors' own ends (stand-in workers: the actors, not TensorFlow, are under test) -------
+@pytest.fixture
+def in_process_executor(ray_cluster, runs_dir, monkeypatch):
+    """A scheduler in this process on a SQLite store, whose Ray workers beat for a minute (beating_worker);
+    afterwards this process leaves the cluster and no run actor may be left on it."""
+    import ray  # here, not at the top: the cluster helper sets Ray's loopback mode before Ray is imported
+
+    monkeypatch.setattr(executors_ray, "ORPHAN_GRACE_S", 0.0)
+    ray.init(
+        address=ray_cluster.address, namespace="convstudio", _node_ip_address="127.0.0.1", logging_level="ERROR",
+        log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "BEATING_WORKER_SECONDS": "60"}},
+    )  # fmt: skip
+    store = Store(runs_dir)
+    made = []
+
+    def make(worker_module: str) -> Scheduler:
+        made.append(Scheduler(store, executor=RayExecutor(store, ray_cluster.address, worker_module)))
+        return made[-1]
+
+    try:
+        yield store, make
+    finally:
+        for scheduler in made:
+            scheduler.close()
+        if ray.is_initialized():
+            ray.shutdown()
+        left = kill_convstudio_actors(ray_cluster.address, grace_s=20)
+        assert not left, f"run actors left on the cluster: {left}"
+
+
+def start_one(store, scheduler) -> str:
+    run_id = store.create_run(TrainConfig(epochs=1))
+    wait_for(lambda: run_id in scheduler.tick(), timeout=60)  # once the nodes have been checked
+    return run_id
+
+
+def test_a_worker_that_crashes_on_its_node_is_recorded_failed_there_and_its_actor_ends(in_process_executor):
+    store, make = in_process_executor
+    scheduler = make("tests.helpers.no_such_worker")  # `python -m` of it exits 1: a broken install
+    run_id = start_one(store, scheduler)
+    run = wait_for(lambda: (r := store.get(run_id)).is_finished and r, timeout=60)
+    assert run.status == "failed" and "exited with code 1 without reporting a result" in run.error, run.error
+    assert "No module named tests.helpers.no_such_worker" in (store.run_dir(run_id) / "worker.log").read_text()
+    wait_for(lambda: not scheduler.executor._ours(), timeout=30)  # it ended itself, freeing its place
+
+
+def test_a_vanished_actor_interrupts_its_run_with_its_node(in_process_executor):
+    import ray  # here, not at the top: the cluster helper sets Ray's loopback mode before Ray is imported
+
+    store, make = in_process_executor
+    scheduler = make("tests.helpers.beating_worker")
+    executor = scheduler.executor
+    lost = start_one(store, scheduler)
+    node = wait_for(lambda: store.get(lost).node, timeout=60)
+    ray.kill(ray.get_actor(f"run-{lost}-1", namespace=executor.namespace))  # as if its node had died
+    wait_for(lambda: f"run-{lost}-1" not in executor._ours(), timeout=30)
+    scheduler.tick()
+    run = store.get(lost)
+    assert run.status == "interrupted" and f"on node {node}" in run.error, run.error
+
+
+def test_an_actor_whose_run_the_store_gave_up_on_is_ended_with_its_worker(in_process_executor):
+    """A hung worker never beats; once the store has given up on its run, the actor would hold its GPU forever."""
+    store, make = in_process_executor
+    scheduler = make("tests.helpers.hung_worker")
+    executor = scheduler.executor
+    run_id = start_one(store, scheduler)
+    pid_file = store.run_dir(run_id) / "hung.pid"
+    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=60))
+    assert store.finish(run_id, "interrupted", error="it never reported", attempt=1)  # as the startup grace would
+    scheduler.tick()  # its actor is ended (after 30 s for real, at once here)
+    wait_for(lambda: not executor._ours(), timeout=30)
+    wait_for(lambda: not process_alive(pid), timeout=30)
