@@ -93,11 +93,18 @@ def wait_for_run(store: Store, run_id: str) -> None:
     assert run.status == "completed", f"run {run_id} is {run.status}: {run.error}"
 
 
+def run_seconds(store: Store, run_id: str) -> str:
+    """The worker's own time for a run, from its record, as 'N s'."""
+    seconds = store.get(run_id).duration  # claimed -> finished: the worker's start, the data, the epochs
+    return f"{seconds:.0f} s" if seconds is not None else "time not recorded"
+
+
 def test_collect_train_correct_finetune_and_see_before_after(tmp_path, browser, screenshots_dir):
     data_root, runs_dir = tmp_path / "data", tmp_path / "runs"
     data_root.mkdir()
     runs_dir.mkdir()
     store = Store(runs_dir)
+    started = time.monotonic()
     proc, url = start_app(runs_dir, str(data_root))  # with its scheduler: runs train in real workers
     page = browser.new_page(viewport={"width": 1400, "height": 1500})
     page.set_default_timeout(60_000)
@@ -130,6 +137,7 @@ def test_collect_train_correct_finetune_and_see_before_after(tmp_path, browser, 
         parent = store.list_runs()[0]
         assert parent.config.dataset == "colours" and parent.config.epochs == 2
         wait_for_run(store, parent.id)
+        trained = time.monotonic()
 
         # -- correct on Predict -------------------------------------------------------------------
         open_page(page, "Predict")
@@ -151,6 +159,7 @@ def test_collect_train_correct_finetune_and_see_before_after(tmp_path, browser, 
         page.get_by_text("Queued run").wait_for()
         child = next(r for r in store.list_runs() if r.config.extra.get("corrections_from") == parent.id)
         wait_for_run(store, child.id)
+        tuned = time.monotonic()
 
         # -- before -> after -----------------------------------------------------------------------------
         page.reload()
@@ -173,6 +182,11 @@ def test_collect_train_correct_finetune_and_see_before_after(tmp_path, browser, 
         page.wait_for_function(IMAGES_LOADED)
         shot = screenshots_dir / "teach-before-after.png"
         page.screenshot(path=str(shot), full_page=True)
+        print(
+            f"teach loop: collected and trained in {trained - started:.0f} s (run {run_seconds(store, parent.id)}), "
+            f"corrected and fine-tuned in {tuned - trained:.0f} s (run {run_seconds(store, child.id)}), "
+            f"{time.monotonic() - started:.0f} s in all"
+        )
         if os.environ.get("CONVSTUDIO_UPDATE_DOCS") == "1":  # the README's picture, refreshed on request only
             shutil.copyfile(shot, ROOT / "docs" / "teach-before-after.png")
     except Exception:
