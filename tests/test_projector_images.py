@@ -87,3 +87,13 @@ def test_evaluate_shows_the_selected_images_beside_the_map(monkeypatch, trained_
     assert not at.exception, at.exception
     spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "scattergl" in c.proto.spec)
     assert len(spec["layout"]["images"]) == min(projection.THUMBNAILS, 200)  # the tiny set has 200 test images
+
+
+def test_large_images_are_shrunk_on_the_map():
+    rng = np.random.default_rng(1)
+    photos = rng.integers(0, 256, size=(2, 128, 128, 3), dtype=np.uint8)
+    fig = projection.projection_figure(np.eye(2), [0, 1], [0, 1], [0, 1], [1.0, 1.0], ["a", "b"])
+    projection.add_thumbnails(fig, np.eye(2), np.array([0, 1]), photos)
+    side = projection.THUMBNAIL_MAX_PX
+    assert all(decode(i.source).shape == (side, side, 3) for i in fig.layout.images)
+    assert decode(projection.png_data_uri(photos[0])).shape == (128, 128, 3)  # beside the map: whole

@@ -31,6 +31,7 @@ PALETTE = (
 MAX_LEGEND_CLASSES = 20  # past this, classes share colours and the legend is hidden
 THUMBNAILS = 300  # images drawn on the map: more makes a heavy page and a map of overlapping pictures
 THUMBNAIL_SHARE = 0.035  # a picture's side, as a share of the map's larger extent
+THUMBNAIL_MAX_PX = 48  # 300 photos of 128 px would be megabytes of figure; a thumbnail needs few pixels
 
 
 def projection_figure(xy, indices, labels, predicted, confidence, class_names, height: int = 560) -> go.Figure:
@@ -96,15 +97,18 @@ def thumbnail_rows(labels, predicted, limit: int = THUMBNAILS, seed: int = 0) ->
     return np.concatenate([wrong, right])[: max(0, int(limit))].astype(np.int64)
 
 
-def png_data_uri(image) -> str:
-    """A uint8 HxW or HxWxC image (C = 1 or 3) as a data: URI Plotly can draw."""
+def png_data_uri(image, max_side: int | None = None) -> str:
+    """A uint8 HxW or HxWxC image (C = 1 or 3) as a data: URI Plotly can draw, shrunk to `max_side` px."""
     pixels = np.asarray(image)
     if pixels.dtype != np.uint8:
         pixels = (np.clip(pixels, 0.0, 1.0) * 255).round().astype(np.uint8)
     if pixels.ndim == 3 and pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
+    picture = Image.fromarray(pixels)
+    if max_side:
+        picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    picture.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -118,7 +122,7 @@ def add_thumbnails(fig: go.Figure, xy, rows, images) -> go.Figure:
     fig.update_layout(
         images=[
             dict(
-                source=png_data_uri(image), xref="x", yref="y", x=float(xy[r, 0]), y=float(xy[r, 1]),
+                source=png_data_uri(image, THUMBNAIL_MAX_PX), xref="x", yref="y", x=float(xy[r, 0]), y=float(xy[r, 1]),
                 sizex=side, sizey=side, xanchor="center", yanchor="middle", sizing="contain", layer="above",
                 opacity=0.95,
             )
