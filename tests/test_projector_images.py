@@ -97,3 +97,25 @@ def test_large_images_are_shrunk_on_the_map():
     side = projection.THUMBNAIL_MAX_PX
     assert all(decode(i.source).shape == (side, side, 3) for i in fig.layout.images)
     assert decode(projection.png_data_uri(photos[0])).shape == (128, 128, 3)  # beside the map: whole
+
+
+def test_points_selected_on_a_built_ins_training_map_are_excluded_as_an_overlay(monkeypatch, trained_run, tmp_path):
+    from lib.data import datasets, overlay
+    from lib.runs.store import Store
+
+    runs_dir, run_id = trained_run
+    for name, value in (("RUNS_DIR", runs_dir), ("NO_SCHEDULER", "1"), ("DATA_DIR", tmp_path / "data")):
+        monkeypatch.setenv(f"CONVSTUDIO_{name}", str(value))
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.setattr(projection, "selected_indices", lambda event: [3, 7])  # a lasso around two images
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["eval_section"] = "Projector"
+    at.session_state[f"proj_method_{run_id}"] = "PCA (instant)"
+    at.session_state[f"proj_split_{run_id}"] = "train"
+    at.switch_page("pages/evaluate.py")
+    at.run()
+    at.button(key=f"proj_{run_id}_exclude").click().run()
+    assert not at.exception, at.exception
+    assert any("2 image(s) excluded, kept as a fix beside MNIST handwritten digits" in s.value for s in at.success)
+    (x, y), _ = datasets.load_raw("mnist", Store(runs_dir).get(run_id).config.data_dir)
+    assert overlay.fixes("mnist", overlay.fingerprint(x, y)) == {3: None, 7: None}
