@@ -9,18 +9,21 @@ model takes seconds.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from lib import models
 from lib.data import datasets
 from lib.inference import explain, prediction, preprocess
 from lib.model_files import ModelRefused
-from ui import auth, frame, run_picker, teach_correct
+from ui import auth, frame, kept_inputs, run_picker, teach_correct
 from ui.resources import get_store
 
 frame.ensure()  # a deep link right after a server restart must still get app.py's frame (and its login)
@@ -110,6 +113,10 @@ def predict_one(item_key: str, prepared, model, info, started: float) -> None:
 
 
 # -- the three sources ------------------------------------------------------------------
+# Their inputs (drawing, uploads) are kept for the session across page and tab changes: ui/kept_inputs.py
+CANVAS_KEY = "predict_canvas"
+UPLOADER_KEY = "predict_uploads"
+SOURCES = ["Draw", "Upload", "Camera"]
 CANVAS_CLEARS = "cs_canvas_clears"  # how many times Clear was pressed: part of the canvas's initial drawing
 CANVAS_SHOWN = "cs_canvas_shown"  # the strokes this page last predicted from
 CANVAS_CLEARED = "cs_canvas_cleared"  # the strokes Clear wiped, until the browser reports the empty canvas
@@ -125,17 +132,25 @@ def clear_canvas() -> None:
     """
     st.session_state[CANVAS_CLEARS] = st.session_state.get(CANVAS_CLEARS, 0) + 1
     st.session_state[CANVAS_CLEARED] = st.session_state.get(CANVAS_SHOWN)
+    kept_inputs.forget_drawing(st.session_state[CANVAS_CLEARS])
+
+
+def _objects(canvas) -> list:
+    return (canvas.json_data or {}).get("objects") or []
 
 
 def _strokes(canvas) -> str | None:
-    """The canvas's objects as text; None when there are none (nothing drawn, Clear, the trash icon)."""
-    objects = (canvas.json_data or {}).get("objects") or []
+    """The canvas's objects as text; None when there are none (nothing drawn, Clear)."""
+    objects = _objects(canvas)
     return json.dumps(objects, sort_keys=True) if objects else None
 
 
-def _ink_share(canvas) -> float:
-    image = canvas.image_data
-    if image is None or image.ndim != 3:
+def _ink_share(png: bytes) -> float:
+    try:
+        image = np.asarray(Image.open(io.BytesIO(png)))
+    except (OSError, ValueError):  # not a picture: prepare_or_explain says so
+        return 1.0
+    if image.ndim != 3:
         return 0.0
     ink = image[..., :3].max(axis=-1) > 127
     if image.shape[-1] == 4:
@@ -180,8 +195,9 @@ def _canvas(brush: int):
         drawing_mode="freedraw",
         update_streamlit=True,  # send the drawing when a stroke ends (mouse up), not while it is drawn
         return_image_data=True,
-        initial_drawing={"objects": [], "csClears": st.session_state.get(CANVAS_CLEARS, 0)},
-        key="predict_canvas",
+        # fixed while the canvas is on screen; the kept drawing when it mounts again after a page change
+        initial_drawing=kept_inputs.initial_drawing(CANVAS_KEY, st.session_state.get(CANVAS_CLEARS, 0)),
+        key=CANVAS_KEY,
     )
 
 
@@ -190,11 +206,13 @@ def _predict_drawing(canvas, run, info, model) -> None:
     if strokes is not None and strokes == st.session_state.get(CANVAS_CLEARED):
         strokes = None  # cleared: the browser has not reported the empty canvas yet
     st.session_state[CANVAS_SHOWN] = strokes
-    data = canvas.image_bytes
+    # a canvas mounted again with the kept drawing reports it without its picture until it is drawn on
+    data = canvas.image_bytes or kept_inputs.drawing_png(strokes)
+    kept_inputs.keep_drawing(strokes, _objects(canvas), data)
     if strokes is None or not data:  # one message however the canvas was emptied
         st.info("Draw a digit on the canvas: the prediction appears when you lift the mouse.")
         return
-    if _ink_share(canvas) < MIN_INK_SHARE:
+    if _ink_share(data) < MIN_INK_SHARE:
         st.info("Too little ink to judge: draw the whole character, about as tall as the box.")
         return
     started = time.perf_counter()
@@ -209,22 +227,29 @@ def _predict_drawing(canvas, run, info, model) -> None:
 
 
 def upload_tab(run, info, model) -> None:
+    new_mount = kept_inputs.is_new_mount(UPLOADER_KEY)
     files = st.file_uploader(
-        "Images (PNG, JPEG, BMP, GIF, WebP)", type=UPLOAD_TYPES, accept_multiple_files=True, key="predict_uploads"
+        "Images (PNG, JPEG, BMP, GIF, WebP)", type=UPLOAD_TYPES, accept_multiple_files=True, key=UPLOADER_KEY
     )
-    if not files:
+    images, from_before = kept_inputs.uploads(files, new_mount)
+    if not images:
         st.info("Drop one or more images here; each gets its own prediction.")
         return
+    if from_before:
+        note, forget = st.columns([3, 1], vertical_alignment="center")
+        count = f"{len(images)} image" + ("" if len(images) == 1 else "s")
+        note.caption(f"{count} you uploaded earlier in this session; drop new ones to replace them.")
+        forget.button("Forget them", on_click=kept_inputs.forget_uploads, icon=":material/close:")
     items = []
     limit = auth.policy().max_upload_mb
-    for f in files:
-        if limit and f.size > limit * 2**20:
-            items.append((f.name, preprocess.PreprocessError(f"this server accepts uploads up to {limit} MB")))
+    for name, data in images:
+        if limit and len(data) > limit * 2**20:
+            items.append((name, preprocess.PreprocessError(f"this server accepts uploads up to {limit} MB")))
             continue
         try:
-            items.append((f.name, preprocess.prepare_bytes(f.getvalue(), info.input_shape, run.config.dataset)))
+            items.append((name, preprocess.prepare_bytes(data, info.input_shape, run.config.dataset)))
         except preprocess.PreprocessError as exc:
-            items.append((f.name, exc))
+            items.append((name, exc))
     good = [p for _, p in items if isinstance(p, preprocess.Prepared)]
     predictions = iter(prediction.predict(model, [p.model_input for p in good], info.class_names) if good else [])
     columns = st.columns(GRID_COLUMNS)
@@ -272,15 +297,12 @@ except ModelRefused as exc:  # a file someone put there by hand, or a damaged on
     st.error(f"This run's model cannot be used: {exc}", icon=":material/gpp_bad:")
     st.stop()
 
-# Only the open tab runs (on_change="rerun"), so the camera is not switched on for people who draw.
-draw, upload, camera = st.tabs(["Draw", "Upload", "Camera"], key="predict_source", on_change="rerun")
-if draw.open:
-    with draw:
-        draw_tab(run, info, model)
-if upload.open:
-    with upload:
-        upload_tab(run, info, model)
-if camera.open:
-    with camera:
-        camera_tab(run, info, model)
+# Only the open tab runs (on_change="rerun"), so the camera is not switched on for people who draw;
+# a return to the page opens the tab left open.
+tabs = st.tabs(SOURCES, key="predict_source", on_change="rerun", default=kept_inputs.open_tab(SOURCES[0]))
+for name, tab, draw_source in zip(SOURCES, tabs, [draw_tab, upload_tab, camera_tab], strict=True):
+    if tab.open:
+        kept_inputs.remember_tab(name)
+        with tab:
+            draw_source(run, info, model)
 teach_correct.corrections_panel(store, run, info)
