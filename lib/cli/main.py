@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import sys
-import threading
 
 from lib import models, presets
 from lib.cli import dataset, evaluate, predict, serve, sweep, teach, users
@@ -184,41 +183,63 @@ def cmd_train(args, store: Store) -> int:
     try:
         run = scheduler.wait(run_id, on_poll=show)
     except KeyboardInterrupt:
-        asked = threading.Event()
-        previous = signal.signal(signal.SIGINT, _leave_on_second_interrupt(run_id, asked))
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # a second Ctrl-C waits for the request
-        try:
-            print("\nstopping (the model trained so far is kept)...", file=sys.stderr)
-            store.request_stop(run_id)
-            asked.set()
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        stop = StopOnInterrupt(run_id)
+        previous = signal.signal(signal.SIGINT, stop.on_second_interrupt)
+        print("\nstopping (the model trained so far is kept)...", file=sys.stderr)
+        stop.ask(store)
         run = scheduler.wait(run_id)
         signal.signal(signal.SIGINT, previous)
     show.close()
     return report_run(run, args.json)
 
 
-def _leave_on_second_interrupt(run_id: str, asked: threading.Event):
-    """A second Ctrl-C stops the waiting, not the run's clean stop: one line and exit 130, no traceback.
+class StopOnInterrupt:
+    """After the first Ctrl-C: ask the run to stop; a second Ctrl-C stops the waiting, not the run's
+    clean stop (one line, exit 130, no traceback).
 
-    A handler rather than a second `except KeyboardInterrupt`: the exception could land anywhere,
-    even inside the print of the first message. It runs once the stop request has been made, or
-    has failed (a store locked past its wait): then the line says the run still trains.
+    A second Ctrl-C that comes while the request is being recorded only marks the wish to leave:
+    the command leaves once the request is recorded (or has failed), never in the middle of it.
+    Blocking SIGINT meanwhile is not enough: the kernel hands a process's signal to any thread
+    that does not block it, and Python then runs the handler in the main thread anyway (that
+    left CI's run training with no stop recorded). A handler rather than a second `except
+    KeyboardInterrupt`: the exception could land anywhere, even inside the print of the message.
     """
 
-    def leave(signum, frame):
-        if asked.is_set():
-            line = f"not waiting: run {run_id} stops on its own and keeps its model (see `runs`)"
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.state = "asking"  # then "asked" or "failed"
+        self.leave_wanted = False
+
+    def ask(self, store: Store) -> None:
+        try:
+            store.request_stop(self.run_id)
+        except BaseException:
+            self.state = "failed"
+            if self.leave_wanted:
+                self.leave()
+            raise
+        self.state = "asked"
+        if self.leave_wanted:
+            self.leave()
+
+    def on_second_interrupt(self, signum, frame) -> None:
+        if self.state == "asking":
+            if not self.leave_wanted:
+                os.write(2, b"\n(leaving once the stop request is recorded)\n")
+            self.leave_wanted = True
+            return
+        self.leave()
+
+    def leave(self) -> None:
+        if self.state == "asked":
+            line = f"not waiting: run {self.run_id} stops on its own and keeps its model (see `runs`)"
         else:
             line = (
-                f"not waiting: the stop of run {run_id} could not be recorded (the store did not answer);"
-                f" it is still training: stop it with `python -m lib.cli stop {run_id}`"
+                f"not waiting: the stop of run {self.run_id} could not be recorded (the store did not answer);"
+                f" it is still training: stop it with `python -m lib.cli stop {self.run_id}`"
             )
         os.write(2, f"\n{line}\n".encode())
         os._exit(130)
-
-    return leave
 
 
 def queue_training(args, store: Store) -> str:
