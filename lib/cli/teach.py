@@ -23,7 +23,7 @@ from lib.data import custom
 from lib.inference import prediction, preprocess
 from lib.runs import access, resume
 from lib.runs.store import Store, default_runs_dir
-from lib.teach import collect, corrections, finetune, pretrained, review, suspects
+from lib.teach import collect, corrections, finetune, review, suspects
 
 MAX_FILE_BYTES = preprocess.MAX_FILE_BYTES
 
@@ -103,12 +103,10 @@ def queue_finetune(args, store: Store, given: dict) -> str:
     parent = store.get(args.finetune)
     extra = {}
     if args.unfreeze_top:
-        if parent.config.architecture not in pretrained.BACKBONES or args.unfreeze_top < 0:
-            raise CliError(
-                f"--unfreeze-top needs a run of a pretrained architecture ({', '.join(pretrained.BACKBONES)}) "
-                f"and N >= 1; run {args.finetune} is {parent.config.architecture}"
-            )
-        extra["unfreeze_top"] = args.unfreeze_top
+        try:  # the Train page's rule, word for word
+            extra["unfreeze_top"] = finetune.check_unfreeze(parent, args.unfreeze_top)
+        except corrections.CorrectionRefused as exc:
+            raise CliError(f"--unfreeze-top: {exc}") from None
     owner, policy = access.os_user(), access.load_policy()
     try:
         if args.with_corrections:
