@@ -135,5 +135,5 @@ if run_id:
     live.show(store, run_id)
     transfer.panel(store, run_id)  # a finished pretrained run: fine-tune its backbone's top layers
 else:
-    st.info("No run yet: set the knobs above and press **Start training**. Past runs are on the Runs page.")
+    live.no_run_watched(store)  # the server's current runs, with links to watch them
 state.keep_in_url()  # last: a reload finds the settings as the widgets just left them

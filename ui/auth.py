@@ -14,6 +14,7 @@ with one throttle per server process whose counts survive a restart.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,7 @@ USER_KEY = "cs_owner"  # the run owner recorded for this session (shared with pa
 AUTHED_KEY = "cs_authenticated"
 MODE_KEY = "cs_auth_mode"  # the mode this session logged in under: a change of mode asks again
 THROTTLE_FILE = "login_throttle.json"  # in the runs folder, which the server may always write
+XSRF_COOKIE = "_streamlit_xsrf"  # one random token per browser, set by Streamlit's web server (tornado)
 
 
 @st.cache_resource(max_entries=4)
@@ -57,7 +59,43 @@ def throttle() -> LoginThrottle:
 
 
 def user() -> str:
-    return st.session_state.setdefault(USER_KEY, "guest-" + uuid.uuid4().hex[:6])
+    if USER_KEY not in st.session_state:
+        st.session_state[USER_KEY] = _guest_name()
+    return st.session_state[USER_KEY]
+
+
+def _guest_name() -> str:
+    """An open server's name for this browser: the same in all its tabs, so each sees its runs as its own.
+
+    Named after a hash of the browser's XSRF token (never the token itself); without the cookie
+    (XSRF protection off, AppTest), one name per session as before.
+    """
+    token = browser_token(_cookie(XSRF_COOKIE))
+    return "guest-" + (hashlib.sha256(token).hexdigest()[:8] if token else uuid.uuid4().hex[:6])
+
+
+def browser_token(cookie: str | None) -> bytes | None:
+    """The token in a tornado XSRF cookie ('2|mask|masked token|time'), or None for anything else.
+
+    Tornado masks the token afresh on each page load, so the cookie differs between tabs; the
+    unmasked token does not.
+    """
+    try:
+        version, mask_hex, masked_hex, _ = cookie.split("|")
+        mask, masked = bytes.fromhex(mask_hex), bytes.fromhex(masked_hex)
+    except (AttributeError, ValueError):
+        return None
+    if version != "2" or len(mask) != 4 or len(masked) < 16:
+        return None
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(masked))
+
+
+def _cookie(name: str) -> str | None:
+    try:
+        value = st.context.cookies.get(name)
+    except (RuntimeError, AttributeError):  # no Streamlit runtime (a bare script run)
+        return None
+    return value if isinstance(value, str) else None  # AppTest's stand-in runtime answers a mock
 
 
 def may_manage(run) -> bool:

@@ -200,6 +200,25 @@ def show(store: Store, run_id: str) -> None:
     st.fragment(run_every=1.0 if active else None)(_view)(store, run_id, active)
 
 
+def no_run_watched(store: Store) -> None:
+    """The Train page of a session that watches no run: the server's current runs, each with a link.
+
+    A second tab said "No run yet" while runs trained; it now names them (its user's own ones are
+    already shown as the watched run, see state.current_run_id).
+    """
+    runs = store.active() + store.queue()
+    if not runs:
+        st.info("No run yet: set the knobs above and press **Start training**. Past runs are on the Runs page.")
+        return
+    st.info(
+        "None of your runs is training. On this server now (past runs are on the Runs page):",
+        icon=":material/info:",
+    )
+    for run in runs:
+        owner = f" · {run.owner}" if run.owner else ""
+        sidebar.watch_link(f"Watch {sidebar.run_label(run)} · {run.status}{owner}", run.id)
+
+
 def render_live_confusion(store: Store, run_id: str) -> None:
     """The latest epoch's confusion matrix and per-class accuracy on the fixed validation slice."""
     rows = [e for e in store.epochs(run_id) if e.get("confusion")]

@@ -7,7 +7,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from lib.names import subject
 from lib.runs.store import Run
-from ui import cached, state
+from ui import auth, cached, state
 from ui.resources import get_scheduler, get_store
 
 TRAIN_PAGE = "pages/train.py"
@@ -63,33 +63,37 @@ def _cluster() -> None:
         st.warning(problem, icon=":material/folder_off:")
 
 
-def _watch_link(label: str, run_id: str) -> None:
+def watch_link(label: str, run_id: str) -> None:
     try:
         st.page_link(TRAIN_PAGE, label=label, icon=":material/monitoring:", query_params={"run": run_id})
     except StreamlitPageNotFoundError:  # a new session's first run, before app.py's st.navigation named the pages
         pass  # the next refresh, a second later, draws it
 
 
+def _yours(run: Run, user: str) -> str:
+    """' (yours)' for runs the store records as this user's: in every tab and session, not just this one."""
+    return " (yours)" if run.owner is not None and run.owner == user else ""
+
+
 @st.fragment(run_every=1)  # as often as the live view, so both say the same
 def _status() -> None:
     store = get_store()
     active, queue = store.active(), store.queue()
-    mine = state.current_run_id(store)
+    mine, user = state.current_run_id(store), auth.user()
     if not active and not queue:
         st.caption("Nothing is training.")
     for run in active:
         done, text = progress_text(run)
-        star = " (yours)" if run.id == mine else ""
-        st.progress(done, text=f"**{run_label(run)}**{star}  \n{text}")
+        st.progress(done, text=f"**{run_label(run)}**{_yours(run, user)}  \n{text}")
         if run.id != mine:  # anyone may watch any run; only the URL changes
-            _watch_link("Watch it", run.id)
+            watch_link("Watch it", run.id)
     if queue:
         st.markdown(f"**Queue** ({len(queue)} waiting)")
         for position, run in enumerate(queue, start=1):
-            star = " (yours)" if run.id == mine else ""
-            st.caption(f"{position}. {run_label(run)}{star}")
+            st.caption(f"{position}. {run_label(run)}{_yours(run, user)}")
     if mine:
-        _watch_link("Watch your run", mine)
+        owned = any(r.id == mine and _yours(r, user) for r in active + queue)
+        watch_link("Watch your run" if owned else "Watch the run you opened", mine)
 
 
 def render() -> None:

@@ -15,9 +15,11 @@ import streamlit as st
 from lib.config import LIMITS, ConfigError, TrainConfig
 from lib.data import datasets
 from lib.runs.store import UnknownRun, check_run_id
+from ui import auth
 
 CONFIG_KEY = "cs_config"
 RUN_KEY = "cs_run"
+UNFINISHED = ("queued", "running", "stopping")
 URL_RUN_KEY = "cs_url_run"  # the last ?run= this session has seen or written
 WIDGET_PREFIX = "w_"
 
@@ -183,7 +185,9 @@ def current_run_id(store) -> str | None:
     A ?run=ID the session has not seen yet (a reload, a shared link, a sidebar
     link) takes over; otherwise the session's own choice wins, so a run
     started after the URL was set is not hidden by the older one. The URL is
-    user input: anything that is not an existing run id is dropped.
+    user input: anything that is not an existing run id is dropped. A session
+    with no run of its own (a second tab, a new login) watches the user's newest
+    unfinished run, found by its owner in the store.
     """
     url = st.query_params.get("run")
     if url and url != st.session_state.get(URL_RUN_KEY):
@@ -191,7 +195,17 @@ def current_run_id(store) -> str | None:
         if _exists(store, url):
             st.session_state[RUN_KEY] = url
     run_id = st.session_state.get(RUN_KEY)
-    return run_id if run_id and _exists(store, run_id) else None
+    if run_id and _exists(store, run_id):
+        return run_id
+    own = users_unfinished_run(store, auth.user())
+    if own:
+        remember_run(own)  # watched from now on, also once it has finished
+    return own
+
+
+def users_unfinished_run(store, user: str) -> str | None:
+    """The newest queued, running or stopping run `user` owns, by the store's owner field."""
+    return next((r.id for r in store.list_runs(UNFINISHED) if r.owner == user), None)
 
 
 def _exists(store, run_id) -> bool:
