@@ -16,14 +16,18 @@ import plotly.graph_objects as go
 TRAIN_COLOUR = "#1f6feb"
 VAL_COLOUR = "#e8590c"
 HEIGHT = 300
+# Plotly's toolbar (about 30 px) appears at the top right on hover; a legend placed above the plot
+# sits in the top margin too, so the margin leaves room for both, one above the other.
+TOP_LEGEND = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0)
+TOP_MARGIN_WITH_LEGEND = 64
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
     fig.update_layout(
         title=title,
         height=HEIGHT,
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        margin=dict(l=10, r=10, t=TOP_MARGIN_WITH_LEGEND, b=10),
+        legend=TOP_LEGEND,
         xaxis_title=x_title,
         yaxis_title=y_title,
         uirevision="keep",  # keeps zoom and hidden traces while the chart refreshes every second

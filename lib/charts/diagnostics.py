@@ -13,14 +13,15 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from lib.charts import curves
 from lib.inference.metrics import row_normalised
 
 HEIGHT = 320
 PRECISION_COLOUR, RECALL_COLOUR, F1_COLOUR = "#1f6feb", "#e8590c", "#2f9e44"
 
 
-def _compact(fig: go.Figure, title: str, height: int = HEIGHT) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
+def _compact(fig: go.Figure, title: str, height: int = HEIGHT, top: int = 40) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=top, b=10))
     return fig
 
 
@@ -102,10 +103,10 @@ def per_class_figure(per_class: list[dict]) -> go.Figure:
     fig = go.Figure()
     for metric, colour in (("precision", PRECISION_COLOUR), ("recall", RECALL_COLOUR), ("f1", F1_COLOUR)):
         fig.add_bar(x=names, y=[row[metric] for row in per_class], name=metric.replace("f1", "F1"), marker_color=colour)
-    fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.0, yanchor="bottom", x=1.0, xanchor="right"))
+    fig.update_layout(barmode="group", legend=curves.TOP_LEGEND)
     fig.update_xaxes(type="category", title="class")
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
-    return _compact(fig, "Per-class precision, recall and F1")
+    return _compact(fig, "Per-class precision, recall and F1", top=curves.TOP_MARGIN_WITH_LEGEND)
 
 
 def per_class_accuracy_figure(class_names, accuracies, title: str = "Per-class accuracy") -> go.Figure:

@@ -10,6 +10,7 @@ import math
 
 import plotly.graph_objects as go
 
+from lib.charts import curves
 from lib.sweeps.space import SearchSpace
 
 HEIGHT = 380
@@ -163,9 +164,9 @@ def lr_finder(rates, losses, smoothed=None, suggested: float | None = None, min_
     fig.update_layout(
         xaxis=dict(type="log", title="learning rate"),
         yaxis=dict(title="training loss", range=[0, top] if top else None),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        legend=curves.TOP_LEGEND,
     )
-    return _margins(fig, "Loss against learning rate", height=340)
+    return _margins(fig, "Loss against learning rate", height=340, top=curves.TOP_MARGIN_WITH_LEGEND)
 
 
 def _y_ceiling(losses: list[float], smoothed) -> float | None:
