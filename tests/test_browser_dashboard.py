@@ -145,6 +145,7 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
         page.get_by_role("button", name="Train again", exact=True).wait_for()
         page.get_by_text("Select two or more runs to compare them.").wait_for()
         page.screenshot(path=screenshots_dir / "runs.png")
+        assert page.evaluate(CUT_LABELS) == [], "labels cut short on the Runs page"  # five in a row were
 
         # -- Predict (owned by another page; only that it opens) -----------------------
         open_page(page, "Predict")
@@ -155,6 +156,13 @@ def test_train_in_the_browser_survives_a_reload_and_shows_every_page(tmp_path, b
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# buttons whose label does not fit (an ellipsis hides the end): any element inside wider than its box
+CUT_LABELS = """() => [...document.querySelectorAll('[data-testid="stDownloadButton"] button, .stButton button')]
+    .filter(b => b.offsetParent !== null
+        && [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
+    .map(b => b.innerText)"""
 
 
 def wait_for(probe, what: str, seconds: float, details=None):

@@ -95,8 +95,10 @@ def render_run_actions(store: Store, run: Run) -> None:
             st.error(f"The model file cannot be offered for download: {exc}")
     allowed = auth.may_manage(run)  # continuing changes the run itself; a fine-tune is the user's own new run
     st.markdown("**Take it with you**")
+    # three to a row: five side by side cut the labels short in the page's width
+    columns = [column for _ in range(2) for column in st.columns(3)][: len(DOWNLOADS)]
     for column, (label, data, name, mime, icon, needs_model, help_text) in zip(
-        st.columns(len(DOWNLOADS)), _downloads(store, run.id), strict=True
+        columns, _downloads(store, run.id), strict=True
     ):
         disabled = needs_model and not has_model
         column.download_button(
