@@ -165,7 +165,8 @@ def test_a_node_that_dies_mid_run_marks_it_interrupted_by_name_and_it_resumes_el
         log = serve.stop()
         if victim not in ray_cluster.nodes:
             ray_cluster.add_node(**spec)  # the next test gets its three nodes back
-    assert run.status == "completed", (run.error, log[-2000:])
+    worker_log = (runs_dir / run_id / "worker.log").read_text(errors="replace")
+    assert run.status == "completed", (run.error, log[-2000:], worker_log[-3000:])
     survivor = {"gpu-a", "gpu-b"} - {victim}
     assert run.node in survivor and run.attempt == 2
     epochs = [e["epoch"] for e in store.epochs(run_id)]
@@ -178,7 +179,8 @@ def test_a_run_outlives_the_serve_that_submitted_it_and_the_next_serve_takes_it_
 ):
     """The run's detached actor belongs to the cluster: killing its submitter (the Ray driver) leaves it
     training; a new `serve` re-attaches: it does not start the run again, and still ends it well."""
-    run_id = queue(cluster_env, "--model", "mlp", "--epochs", "30", "--train-limit", "1000")
+    epochs = 150  # long enough that the second serve takes the lease (15 s after the first died) mid-run
+    run_id = queue(cluster_env, "--model", "mlp", "--epochs", str(epochs), "--train-limit", "1000")
     first = Serve(cluster_env)
     store = Store(runs_dir, url=postgres_url)
     second = None
@@ -188,16 +190,17 @@ def test_a_run_outlives_the_serve_that_submitted_it_and_the_next_serve_takes_it_
         at_kill = store.get(run_id).epochs_completed
         # no scheduler at all now: the run must go on by itself
         wait_for(lambda: store.get(run_id).epochs_completed >= at_kill + 2, timeout=120)
-        assert store.get(run_id).status == "running"
         second = Serve(cluster_env)
-        run = wait_for(lambda: (r := store.get(run_id)).is_finished and r, timeout=300, poll=1)
+        wait_for(lambda: any(lease["info"].get("pid") == second.proc.pid for lease in store.leases()), timeout=120)
+        assert store.get(run_id).status == "running", "the second serve took over while the run trained"
+        run = wait_for(lambda: (r := store.get(run_id)).is_finished and r, timeout=480, poll=1)
     finally:
         if first.proc.poll() is None:
             first.kill()
         log = second.stop() if second else ""
     assert run.status == "completed", (run.status, run.error, log[-2000:])
     assert run.attempt == 1, "started once: by the first serve's claim only"
-    assert [e["epoch"] for e in store.epochs(run_id)] == list(range(1, 31))
+    assert [e["epoch"] for e in store.epochs(run_id)] == list(range(1, epochs + 1))
     assert "scheduling" in log and "Traceback" not in log, log
 
 
@@ -303,4 +306,19 @@ def test_an_actor_whose_run_the_store_gave_up_on_is_ended_with_its_worker(in_pro
     assert store.finish(run_id, "interrupted", error="it never reported", attempt=1)  # as the startup grace would
     scheduler.tick()  # its actor is ended (after 30 s for real, at once here)
     wait_for(lambda: not executor._ours(), timeout=30)
+    wait_for(lambda: not process_alive(pid), timeout=30)
+
+
+def test_a_run_stopped_before_its_worker_said_a_word_is_stopped_at_once(in_process_executor):
+    """No worker is beating to hear the request (waiting for a place, or starting): the scheduler ends it."""
+    store, make = in_process_executor
+    scheduler = make("tests.helpers.hung_worker")
+    run_id = start_one(store, scheduler)
+    pid_file = store.run_dir(run_id) / "hung.pid"
+    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=60))
+    assert store.request_stop(run_id)
+    scheduler.tick()
+    run = store.get(run_id)
+    assert run.status == "stopped" and run.error == "Stopped before its worker started.", (run.status, run.error)
+    wait_for(lambda: not scheduler.executor._ours(), timeout=30)
     wait_for(lambda: not process_alive(pid), timeout=30)

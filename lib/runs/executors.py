@@ -28,7 +28,7 @@ class Ended:
 
     run_id: str
     attempt: int  # the claim the worker was started for: a later claim of the run is not touched
-    status: str  # 'failed' (the worker's own fault) or 'interrupted' (its machine went away)
+    status: str  # 'failed' (the worker's own fault), 'interrupted' (its machine went away) or 'stopped'
     reason: str
 
 
@@ -103,6 +103,9 @@ class LocalExecutor:
             log = self.store.run_dir(run_id) / "worker.log"
             ended.append(Ended(run_id, attempt, "failed", f"{reason}; see {log}"))
         return ended
+
+    def node_lost(self, node: str | None) -> None:
+        """A run's heartbeat ran out: nothing to learn here (this executor's only node is this one)."""
 
     def close(self) -> None:
         """Nothing to end: the workers are on their own and keep training."""

@@ -11,8 +11,9 @@ the app's) re-attaches by listing the actors by name: nothing is started twice (
 name can only be taken once, and a running run is not queued), stop requests still go
 through the store, and liveness is still the store's heartbeat. An active run whose actor
 has vanished (its node died) is marked interrupted with the node's name and can be resumed
-on another node from its last checkpoint; an actor whose run the store no longer holds
-live (its heartbeat ran out) is ended, to free its GPU.
+on another node from its last checkpoint (that node gets no runs for a minute, as Ray may
+still count it alive); an actor whose run the store no longer holds live (its heartbeat ran
+out) is ended, to free its GPU, and so is one whose run is stopped before its worker began.
 
 Queue order, per-user limits and "which run next" stay ConvStudio's: the scheduler claims
 a run only when the cluster has a free place for it, so Ray never holds a queue of its own.
@@ -33,6 +34,7 @@ from lib.runs.ray_node import RunActor, actor_name, parse_actor_name
 from lib.runs.store_errors import StoreError
 
 CAPACITY_TTL_S = 5.0  # how long the cluster's size is trusted before asking Ray again
+SHUN_S = 60.0  # a node where a run's actor was lost gets no runs for this long (Ray may not know it died yet)
 ORPHAN_GRACE_S = 30.0  # an actor whose run is no longer live gets this long to end by itself
 LOOPBACK = ("127.0.0.1", "localhost")
 
@@ -95,6 +97,7 @@ class RayExecutor:
         self.folder = FolderCheck(self.ray, store.root, say)
         self._capacity, self._capacity_at = None, 0.0
         self._gpus: dict[str, int] = {}  # node id -> GPUs, of the nodes that may take runs
+        self._shunned: dict[str, float] = {}  # node name -> when a run's actor was lost there
         self._orphans: dict[str, float] = {}  # actor name -> when it was first seen without a live run
 
     # -- the cluster ------------------------------------------------------------------
@@ -105,7 +108,15 @@ class RayExecutor:
             raise StoreError(f"the Ray cluster at {self.address} did not answer ({type(exc).__name__})") from None
         self.folder.refresh(nodes)
         usable = self.folder.usable()
-        return [n for n in nodes if n.get("Alive") and n["NodeID"] in usable]
+        now = time.monotonic()
+        self._shunned = {name: since for name, since in self._shunned.items() if now - since < SHUN_S}
+        return [
+            n
+            for n in nodes
+            if n.get("Alive")
+            and n["NodeID"] in usable
+            and (n.get("NodeName") or n["NodeManagerAddress"]) not in self._shunned
+        ]
 
     def resources(self) -> dict:
         """Nodes, GPUs and CPUs of the cluster, and how many are free now (the sidebar shows it)."""
@@ -169,7 +180,8 @@ class RayExecutor:
 
     def poll(self) -> list[Ended]:
         """Runs whose actor is gone while the store still has them active (their node died), wherever
-        and by whichever scheduler they were started; and actors whose run is over are ended."""
+        and by whichever scheduler they were started; runs stopped before their worker began; and
+        actors whose run is over are ended."""
         actors = self._ours()  # read before the store: an actor records its run's end before it goes
         live = {}
         ended = []
@@ -180,8 +192,22 @@ class RayExecutor:
             live[name] = run
             if name not in actors:
                 ended.append(Ended(run.id, run.attempt, "interrupted", self._lost_reason(run)))
+                self.node_lost(run.node)
+            elif run.status == "stopping" and run.heartbeat is None:
+                # stopped before its worker said a word (still waiting for a place, or starting up):
+                # nothing to save, and no worker to hear the request, so the actor goes now
+                self._kill(name)
+                ended.append(Ended(run.id, run.attempt, "stopped", "Stopped before its worker started."))
         self._end_orphans(actors - set(live))
         return ended
+
+    def node_lost(self, node: str | None) -> None:
+        """A run was lost on `node` (its actor vanished, or its heartbeat ran out). Ray notices a dead
+        node only after its health checks fail (about 15 s) and meanwhile places new actors there,
+        which then die unstarted: so the node gets no runs for a while."""
+        if node:
+            self._shunned[node] = time.monotonic()
+            self._capacity = None  # the next slots() leaves it out
 
     def _lost_reason(self, run) -> str:
         where = f"on node {run.node}" if run.node else "before it reported its node"
@@ -193,11 +219,15 @@ class RayExecutor:
         for name, since in list(self._orphans.items()):
             if now - since < ORPHAN_GRACE_S:
                 continue
-            try:
-                self.ray.kill(self.ray.get_actor(name, namespace=self.namespace), no_restart=True)
-            except ValueError:
-                pass  # it ended by itself meanwhile
+            self._kill(name)
             del self._orphans[name]
+
+    def _kill(self, name: str) -> None:
+        """End a run's actor; its worker goes with it (PR_SET_PDEATHSIG)."""
+        try:
+            self.ray.kill(self.ray.get_actor(name, namespace=self.namespace), no_restart=True)
+        except ValueError:
+            pass  # it ended by itself meanwhile
 
     def close(self) -> None:
         """Leave the cluster. The runs' actors are detached: they keep training, and the next

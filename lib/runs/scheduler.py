@@ -111,6 +111,7 @@ class Scheduler:
                 continue
             if self.store.mark_lost(run.id, run.attempt, now - limit, self._lost_reason(run, now - last)):
                 lost.append(run.id)
+                self.executor.node_lost(run.node)  # Ray: no new runs there until the cluster knows
         return lost
 
     def recover(self) -> list[str]:
