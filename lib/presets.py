@@ -61,16 +61,16 @@ PRESETS: dict[str, Preset] = {
     ),
     "fashion_mnist": Preset(
         "fashion_mnist",
-        "Small VGG with flips and shifts",
+        "Small VGG (width 0.75) with flips, 12 epochs",
         0.930,
         dict(
-            architecture="vgg_small", width=1.0, batchnorm=True, dropout=0.3, epochs=20, batch_size=128,
+            architecture="vgg_small", width=0.75, batchnorm=True, dropout=0.2, epochs=12, batch_size=128,
             optimizer="adamw", learning_rate=2e-3, weight_decay=1e-4, lr_schedule="cosine",
-            augment_shift=0.08, augment_flip=True, validation_split=0.05, mixed_precision=True,
+            augment_flip=True, validation_split=0.05, mixed_precision=True,
         ),
         measured=dict(
-            accuracy=0.9356, minutes=36.7, data="official 10,000 test images, 1 seed",
-            machine="2-core CPU VM, no GPU, shared with other jobs", date="2026-11-22",
+            accuracy=0.9361, minutes=13.8, data="official 10,000 test images, 1 seed",
+            machine="2-core CPU VM, no GPU, otherwise idle", date="2026-11-23",
         ),
     ),
     "cifar10": Preset(
